@@ -1,0 +1,35 @@
+"""netstat: the truth about a CNN's architecture.
+
+Public API (imported lazily so that `netstat --help` does not import torch):
+
+    profile(model_or_name, input_size=None, device="meta") -> Profile
+    receptive_field(model_or_name, input_size=None) -> RFResult
+    benchmark(model_or_name, ...) -> list[BenchResult]
+    get_model(name, device=None, **kwargs) -> nn.Module
+    list_models(filter=None, task=None, family=None) -> list[str]
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "profile": "netstat.metrics",
+    "Profile": "netstat.metrics",
+    "receptive_field": "netstat.receptive",
+    "benchmark": "netstat.bench",
+    "get_model": "netstat.zoo._registry",
+    "list_models": "netstat.zoo._registry",
+    "get_spec": "netstat.zoo._registry",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(import_module(_API[name]), name)
+    raise AttributeError(f"module 'netstat' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from netstat.cli import main
+
+main()

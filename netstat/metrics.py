@@ -1,0 +1,356 @@
+"""Trace -> Profile: totals, per layer, per type and per stage.
+
+Everything comes from one traced forward (netstat.trace). Definitions
+(DESIGN §3):
+
+- params: every nn.Parameter element, shared tensors once; trainable /
+  non-trainable split; buffers (BN running stats) apart.
+- MAdds / FLOPs: the per-op formulas of netstat.formulas.
+- activation bytes: bytes of every allocation the forward makes (views and
+  in-place results allocate nothing); the model input is not included.
+- peak activation bytes: the most bytes held at once by live allocations
+  during an inference pass, the input included, from a liveness walk (an
+  allocation lives from the op that makes it to the last op that reads it;
+  the model's outputs live to the end). Weights are not activations.
+- memory access (MAC, ShuffleNet V2 §2): bytes read (distinct input tensors,
+  weights included) + bytes written (outputs) per op; views cost 0.
+- arithmetic intensity: FLOPs / MAC bytes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from netstat import formulas
+from netstat.trace import OpRecord, Trace, TensorRef, trace_model
+
+SCHEMA_VERSION = "1.0"
+
+UNITS = {
+    "params": "elements of nn.Parameter tensors (shared tensors once)",
+    "buffers": "elements of registered buffers",
+    "madds": "multiply-accumulates of conv, matmul / linear and attention only",
+    "flops": "floating-point operations: 2 x MAdds + bias, norm, activation, pooling, element-wise, softmax, interpolation",
+    "activation_bytes": "bytes of every tensor the forward allocates",
+    "peak_activation_bytes": "most bytes held at once by live activations (input included)",
+    "memory_access_bytes": "bytes read (inputs and weights) + bytes written (outputs) per op, summed; views cost 0",
+    "arithmetic_intensity": "FLOPs per byte of memory access",
+}
+
+_NO_WRITE = {"empty", "empty_like", "empty_strided", "new_empty", "new_empty_strided"}
+
+
+@dataclass
+class OpCost:
+    """The cost of one recorded op."""
+
+    madds: int
+    flops: int
+    read_bytes: int
+    write_bytes: int
+    alloc_bytes: int
+    counted: bool
+
+    @property
+    def mac_bytes(self) -> int:
+        return self.read_bytes + self.write_bytes
+
+
+@dataclass
+class Row:
+    """One line of a breakdown (a module call, a type, or a stage)."""
+
+    name: str
+    type: str = ""
+    depth: int = 0
+    output_shape: list[list[int]] = field(default_factory=list)
+    params: int = 0
+    madds: int = 0
+    flops: int = 0
+    activation_bytes: int = 0
+    memory_access_bytes: int = 0
+    calls: int = 0
+    is_leaf: bool = True
+
+    @property
+    def arithmetic_intensity(self) -> float | None:
+        return self.flops / self.memory_access_bytes if self.memory_access_bytes else None
+
+    def add(self, cost: OpCost) -> None:
+        self.madds += cost.madds
+        self.flops += cost.flops
+        self.activation_bytes += cost.alloc_bytes
+        self.memory_access_bytes += cost.mac_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "depth": self.depth,
+            "output_shape": self.output_shape,
+            "params": self.params,
+            "madds": self.madds,
+            "flops": self.flops,
+            "activation_bytes": self.activation_bytes,
+            "memory_access_bytes": self.memory_access_bytes,
+            "arithmetic_intensity": self.arithmetic_intensity,
+            "calls": self.calls,
+            "is_leaf": self.is_leaf,
+        }
+
+
+@dataclass
+class Profile:
+    model: str
+    input_shape: tuple[int, ...]
+    device: str
+    totals: dict[str, Any]
+    layers: list[Row]
+    by_type: list[Row]
+    by_stage: list[Row]
+    uncounted_ops: dict[str, int]
+    notes: list[str]
+    trace: Trace = field(repr=False)
+    op_costs: list[OpCost] = field(repr=False, default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "device": self.device,
+            "units": UNITS,
+            "totals": self.totals,
+            "layers": [r.to_dict() for r in self.layers],
+            "by_type": [r.to_dict() for r in self.by_type],
+            "by_stage": [r.to_dict() for r in self.by_stage],
+            "uncounted_ops": self.uncounted_ops,
+            "notes": self.notes,
+        }
+
+
+# ---------------------------------------------------------------------------
+
+
+def op_cost(op: OpRecord, storage_bytes: dict[int, int]) -> OpCost:
+    """MAdds and FLOPs from the formula table, bytes from the tensors."""
+    shapes = [r.shape for r in op.outputs]
+    cost = formulas.cost_of(op.func, _shapes(op.args), _shapes(op.kwargs), shapes)
+    alloc = sum(r.nbytes for r, new in zip(op.outputs, op.allocates) if new)
+    if op.func.is_view:
+        read = write = 0
+    else:
+        seen: dict[int, TensorRef] = {r.tid: r for r in op.inputs}
+        # A broadcast (expanded) view reads no more than its allocation holds.
+        read = sum(min(r.nbytes, storage_bytes.get(r.storage, r.nbytes)) for r in seen.values())
+        write = 0 if op.packet.__name__ in _NO_WRITE else sum(r.nbytes for r in op.outputs)
+    if cost is None:
+        return OpCost(0, 0, read, write, alloc, counted=False)
+    return OpCost(cost.madds, cost.flops, read, write, alloc, counted=True)
+
+
+def _shapes(tree: Any) -> Any:
+    if isinstance(tree, TensorRef):
+        return tree.shape
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_shapes(x) for x in tree)
+    if isinstance(tree, dict):
+        return {k: _shapes(v) for k, v in tree.items()}
+    return tree
+
+
+def _storage_bytes(trace: Trace) -> dict[int, int]:
+    """Size of each allocation made during the forward (and of the input)."""
+    sizes = {r.storage: r.nbytes for r in trace.inputs}
+    for op in trace.ops:
+        for ref, new in zip(op.outputs, op.allocates):
+            if new:
+                sizes[ref.storage] = ref.nbytes
+    return sizes
+
+
+def peak_live_bytes(trace: Trace, storage_bytes: dict[int, int]) -> int:
+    """Liveness walk: allocate each op's outputs, record the high-water mark,
+    then free every allocation whose last reader was this op."""
+    last_use: dict[int, int] = {s: -1 for s in storage_bytes}
+    for op in trace.ops:
+        for ref in op.inputs:
+            if ref.storage in last_use:
+                last_use[ref.storage] = op.index
+    end = len(trace.ops)
+    for ref in trace.outputs:
+        last_use[ref.storage] = end
+    frees: dict[int, list[int]] = defaultdict(list)
+    for storage, last in last_use.items():
+        frees[last].append(storage)
+    live = sum(r.nbytes for r in trace.inputs)
+    peak = live
+    for op in trace.ops:
+        for ref, new in zip(op.outputs, op.allocates):
+            if new:
+                live += ref.nbytes
+        peak = max(peak, live)
+        for storage in frees.get(op.index, ()):
+            live -= storage_bytes[storage]
+    return peak
+
+
+def _unique_numel(tensors) -> int:
+    seen: dict[int, int] = {}
+    for t in tensors:
+        seen.setdefault(id(t), t.numel())
+    return sum(seen.values())
+
+
+def param_totals(model: torch.nn.Module) -> dict[str, int]:
+    params = list(model.parameters())  # named_parameters de-duplicates shared tensors
+    return {
+        "params": _unique_numel(params),
+        "trainable_params": _unique_numel(p for p in params if p.requires_grad),
+        "non_trainable_params": _unique_numel(p for p in params if not p.requires_grad),
+        "buffers": _unique_numel(model.buffers()),
+    }
+
+
+def _layer_rows(trace: Trace, costs: list[OpCost], model: torch.nn.Module) -> list[Row]:
+    rows = []
+    for call in trace.modules:
+        module = model.get_submodule(call.path) if call.path else model
+        row = Row(
+            name=call.path or "(model)",
+            type=call.type,
+            depth=call.depth,
+            output_shape=[list(r.shape) for r in call.outputs],
+            params=_unique_numel(module.parameters()) if call.call == 0 else 0,
+            calls=1,
+            is_leaf=call.is_leaf,
+        )
+        for cost in costs[call.first_op : call.end_op]:
+            row.add(cost)
+        rows.append(row)
+    return rows
+
+
+def _type_rows(trace: Trace, costs: list[OpCost], model: torch.nn.Module) -> list[Row]:
+    """Ops grouped by the type of the leaf module that ran them; ops called
+    directly in a forward (x + identity, torch.cat) are grouped by op name."""
+    leaf_type = {c.path: c.type for c in trace.modules if c.is_leaf}
+    rows: dict[str, Row] = {}
+
+    def row(key: str) -> Row:
+        return rows.setdefault(key, Row(name=key, type=key))
+
+    for call in trace.modules:
+        if call.is_leaf:
+            row(call.type).calls += 1
+    for op, cost in zip(trace.ops, costs):
+        key = leaf_type.get(op.module) or f"{op.packet.__name__} (functional)"
+        r = row(key)
+        r.add(cost)
+        if op.module not in leaf_type:
+            r.calls += 1
+    for _, module in model.named_modules():
+        own = _unique_numel(module.parameters(recurse=False))
+        if own:
+            row(type(module).__name__).params += own
+    return sorted(rows.values(), key=lambda r: (-r.params, -r.madds, -r.flops, r.name))
+
+
+def _spatial(ref: TensorRef) -> tuple[int, ...] | None:
+    return ref.shape[2:] if len(ref.shape) >= 3 else None
+
+
+def _stage_rows(trace: Trace, costs: list[OpCost]) -> list[Row]:
+    """Consecutive ops at one output resolution form a stage ("stride 4 ·
+    56x56"). Global (1x1) ops stay in the stage that runs them (SE blocks);
+    vector ops after the last spatial op form the "head"."""
+    in_spatial = _spatial(trace.inputs[0]) if trace.inputs else None
+    keys: list[tuple[int, ...] | None] = []
+    for op in trace.ops:
+        sp = _spatial(op.outputs[0]) if op.outputs else None
+        keys.append(sp if sp and any(s > 1 for s in sp) else None)
+    last_spatial = max((i for i, k in enumerate(keys) if k is not None), default=-1)
+    rows: list[Row] = []
+    current: tuple[int, ...] | None = None
+    weights_seen: set[int] = set()
+    for i, (op, cost, key) in enumerate(zip(trace.ops, costs, keys)):
+        if i > last_spatial:
+            key = ("head",)
+        elif key is None:
+            key = current if current is not None else next((k for k in keys if k is not None), ("head",))
+        if key != current or not rows:
+            rows.append(Row(name=_stage_name(key, in_spatial), type="stage"))
+            current = key
+        r = rows[-1]
+        r.add(cost)
+        r.calls += 1
+        for ref in op.inputs:
+            if ref.tid in trace.weights and ref.tid not in weights_seen:
+                weights_seen.add(ref.tid)
+                if ref.tid not in trace.buffers:
+                    r.params += ref.numel
+        if key != ("head",):
+            r.output_shape = [list(op.outputs[0].shape)] if op.outputs else r.output_shape
+    return rows
+
+
+def _stage_name(key: tuple, in_spatial: tuple[int, ...] | None) -> str:
+    if key == ("head",):
+        return "head"
+    size = "x".join(map(str, key))
+    if in_spatial and len(in_spatial) == len(key) and all(k > 0 for k in key):
+        stride = in_spatial[0] / key[0]
+        return f"stride {stride:g} · {size}"
+    return size
+
+
+def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: torch.nn.Module) -> Profile:
+    storage_bytes = _storage_bytes(trace)
+    costs = [op_cost(op, storage_bytes) for op in trace.ops]
+    uncounted = Counter(op.name for op, c in zip(trace.ops, costs) if not c.counted)
+    totals: dict[str, Any] = param_totals(model)
+    madds = sum(c.madds for c in costs)
+    flops = sum(c.flops for c in costs)
+    mac = sum(c.mac_bytes for c in costs)
+    totals.update(
+        madds=madds,
+        flops=flops,
+        activation_bytes=sum(c.alloc_bytes for c in costs),
+        peak_activation_bytes=peak_live_bytes(trace, storage_bytes),
+        memory_access_bytes=mac,
+        arithmetic_intensity=flops / mac if mac else None,
+        output_shape=[list(r.shape) for r in trace.outputs],
+    )
+    return Profile(
+        model=name,
+        input_shape=tuple(input_shape),
+        device=trace.device,
+        totals=totals,
+        layers=_layer_rows(trace, costs, model),
+        by_type=_type_rows(trace, costs, model),
+        by_stage=_stage_rows(trace, costs),
+        uncounted_ops=dict(sorted(uncounted.items())),
+        notes=list(trace.notes),
+        trace=trace,
+        op_costs=costs,
+    )
+
+
+def profile(model: Any, input_size: tuple[int, ...] | None = None, device: str = "meta") -> Profile:
+    """Profile a zoo name, a spec string ("torchvision:resnet50",
+    "file.py:build") or an nn.Module, in one traced inference pass.
+
+    `input_size` is the full input shape (1, 3, 224, 224); zoo models default
+    to their paper's input. The default device "meta" allocates nothing and
+    runs no arithmetic; a forward that needs real values falls back to CPU
+    (see `Profile.notes`). A user's module is left exactly as it was.
+    """
+    from netstat.spec import resolve
+
+    source = resolve(model, input_size)
+    trace, built = trace_model(source, device)
+    return build_profile(source.name, source.input_shape, trace, built)

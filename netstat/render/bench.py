@@ -1,0 +1,165 @@
+"""Tables for `netstat bench`: latency beside cost, and the roofline.
+
+Only formatting: every number arrives computed in `netstat.bench.BenchResult`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from netstat.render import Column, Table, emit, human, human_bytes
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value < 10 else f"{value:.2f}" if value < 100 else f"{value:.1f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _settings(r) -> str:
+    env = r.env
+    parts = [
+        f"{r.device}",
+        f"{env.get('threads')} threads",
+        r.dtype + (" (amp)" if env.get("amp") else ""),
+        "channels_last" if env.get("channels_last") else "contiguous",
+        f"torch.compile({env['compile']})" if env.get("compile") else "eager",
+        f"{r.mode} mode",
+    ]
+    if env.get("cudnn_benchmark"):
+        parts.append("cudnn.benchmark")
+    return " · ".join(parts)
+
+
+def _machine(r) -> str:
+    env = r.env
+    gpu = env.get("gpu")
+    where = (
+        f"{gpu['name']} (driver {gpu.get('driver') or '?'}, CUDA {gpu.get('cuda')}, cuDNN {gpu.get('cudnn')})"
+        if gpu
+        else f"{env.get('cpu')} ({env.get('usable_cores')} usable cores, {env.get('cpu_capability')})"
+    )
+    return f"{where} · torch {env.get('torch')} · netstat {env.get('netstat')} · {env.get('date')}"
+
+
+def latency_table(results: Sequence[Any]) -> Table:
+    """One row per model and batch: time statistics, throughput, cold start, cost."""
+    table = Table(
+        title="Latency" if not results or results[0].mode == "latency" else "Throughput",
+        columns=[
+            Column("Model", "left"),
+            Column("Batch"),
+            Column("Median ms"),
+            Column("±95% CI"),
+            Column("p10 ms"),
+            Column("p90 ms"),
+            Column("IQR/med"),
+            Column("n"),
+            Column("Samples/s"),
+            Column("Cold ms"),
+            Column("MAdds"),
+            Column("Mem. access"),
+            Column("FLOP/s"),
+        ],
+    )
+    for r in results:
+        s = r.stats
+        if s is None:
+            table.add_row(
+                [r.model, str(r.batch), r.status.upper(), *["-"] * 10],
+                raw=[r.model, r.batch, r.status, *[None] * 10],
+            )
+            continue
+        ci = r.measurement.get("median_ci_rel")
+        table.add_row(
+            [
+                r.model,
+                str(r.batch),
+                _ms(s.median / 1e6),
+                "-" if ci is None else f"±{ci:.1%}",
+                _ms(s.p10 / 1e6),
+                _ms(s.p90 / 1e6),
+                _pct(s.iqr_rel),
+                str(s.n),
+                human(r.samples_per_s),
+                _ms(None if r.cold_start_ns is None else r.cold_start_ns / 1e6),
+                human(r.madds),
+                human_bytes(r.memory_access_bytes),
+                human(r.achieved_flops_per_s),
+            ],
+            raw=[
+                r.model, r.batch, s.median / 1e6, ci, s.p10 / 1e6, s.p90 / 1e6, s.iqr_rel, s.n,
+                r.samples_per_s, None if r.cold_start_ns is None else r.cold_start_ns / 1e6,
+                r.madds, r.memory_access_bytes, r.achieved_flops_per_s,
+            ],
+        )
+    if results:
+        table.footer.append(f"[dim]{_settings(results[0])}[/]")
+        table.footer.append(f"[dim]{_machine(results[0])}[/]")
+    for r in results:
+        for text in ([r.error] if r.error else []) + r.warnings:
+            table.footer.append(f"[yellow]{r.model} (batch {r.batch}): {text}[/]")
+    return table
+
+
+def roofline_table(results: Sequence[Any]) -> Table | None:
+    """Achieved FLOP/s against the measured roofline, per model and batch."""
+    rows = [(r, r.roofline_dict()) for r in results if r.roofline is not None and r.stats is not None]
+    if not rows:
+        return None
+    roof = rows[0][1]
+    table = Table(
+        title="Roofline",
+        columns=[
+            Column("Model", "left"),
+            Column("Batch"),
+            Column("FLOP/byte"),
+            Column("Achieved FLOP/s"),
+            Column("Attainable FLOP/s"),
+            Column("of attainable"),
+            Column("of peak"),
+            Column("Bound", "left"),
+        ],
+    )
+    for r, d in rows:
+        ai = d["arithmetic_intensity"]
+        table.add_row(
+            [
+                r.model,
+                str(r.batch),
+                "-" if ai is None else f"{ai:.1f}",
+                human(r.achieved_flops_per_s),
+                human(d["attainable_flops_per_s"]),
+                _pct(d["fraction_of_attainable"]),
+                _pct(d["fraction_of_peak"]),
+                d["bound"] or "-",
+            ],
+            raw=[r.model, r.batch, ai, r.achieved_flops_per_s, d["attainable_flops_per_s"],
+                 d["fraction_of_attainable"], d["fraction_of_peak"], d["bound"]],
+        )
+    table.footer.append(
+        f"[dim]Measured on {roof['device']} ({roof['dtype']}, {roof['threads']} threads): "
+        f"peak {human(roof['peak_flops_per_s'], 'FLOP/s')} ({roof['matmul_size']}² matmul), "
+        f"copy bandwidth {human(roof['bandwidth_bytes_per_s'], 'B/s')} ({human_bytes(roof['copy_bytes'])} buffers), "
+        f"ridge point {roof['ridge_point_flops_per_byte']:.1f} FLOP/byte.[/]"
+    )
+    return table
+
+
+def bench_tables(results: Sequence[Any]) -> list[Table]:
+    tables = [latency_table(results)]
+    roof = roofline_table(results)
+    if roof is not None:
+        tables.append(roof)
+    return tables
+
+
+def render_bench(results: Sequence[Any], fmt: str) -> None:
+    """Write benchmark results to stdout as a table, JSON, CSV or Markdown."""
+    from netstat.bench import to_json
+
+    emit(bench_tables(results), to_json(results), fmt)

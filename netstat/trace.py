@@ -1,0 +1,362 @@
+"""One traced forward pass: module hooks + a TorchDispatchMode (DESIGN §2).
+
+Global module forward hooks keep a stack of the modules being run (their
+paths and call order); a `TorchDispatchMode` sees every aten op, including the
+functional ones module hooks miss (`x + identity`, `torch.cat`, `F.relu6`), and
+records it with its tensors and the innermost module on the stack.
+
+Every tensor value gets an id (`tid`) and the id of the allocation it lives in
+(`storage`): a view shares its base's storage, an in-place op makes a new value
+in the same storage. Those ids are the dataflow graph on which receptive
+fields, liveness and memory access are computed.
+
+The user's module is never modified: hooks are process-global and removed in a
+`finally`, parameters are swapped for device copies only through
+`torch.func.functional_call` (which restores them), and training flags are
+restored even when the forward raises.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils.weak import WeakIdKeyDictionary
+
+from netstat.errors import ModelRunError, UsageError
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A tensor value seen in the trace: identity, allocation and shape."""
+
+    tid: int
+    storage: int
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.dtype.itemsize
+
+
+@dataclass
+class OpRecord:
+    index: int
+    func: Any  # the OpOverload, e.g. aten.convolution.default
+    args: tuple  # tensors replaced by TensorRef
+    kwargs: dict
+    inputs: list[TensorRef]
+    outputs: list[TensorRef]
+    module: str  # path of the innermost running module ("" is the root)
+    allocates: list[bool]  # per output: a new allocation (not a view / in-place result)
+
+    @property
+    def name(self) -> str:
+        return str(self.func)  # "aten.convolution.default"
+
+    @property
+    def packet(self):
+        return self.func.overloadpacket
+
+
+@dataclass
+class ModuleCall:
+    """One call of a module's forward: ops [first_op, end_op) ran inside it."""
+
+    path: str
+    type: str
+    depth: int
+    first_op: int
+    end_op: int = -1
+    inputs: list[TensorRef] = field(default_factory=list)
+    outputs: list[TensorRef] = field(default_factory=list)
+    call: int = 0  # 0 for the first call of this module, 1 for the second, ...
+    is_leaf: bool = True
+
+
+@dataclass
+class Trace:
+    ops: list[OpRecord]
+    modules: list[ModuleCall]
+    inputs: list[TensorRef]
+    outputs: list[TensorRef]
+    weights: dict[int, str]  # tid -> parameter / buffer name
+    device: str
+    buffers: set[int] = field(default_factory=set)  # the tids in `weights` that are buffers
+    notes: list[str] = field(default_factory=list)
+
+
+class _Recorder(TorchDispatchMode):
+    """Records every aten op; tensor identity through a weak id map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.refs: dict[int, TensorRef] = {}
+        self._tids = itertools.count()
+        self._storages = itertools.count()
+        self.ops: list[OpRecord] = []
+        self.stack: list[str] = []
+        self.failed_op: str | None = None
+
+    # -- tensor identity -------------------------------------------------
+    def register(self, t: torch.Tensor, storage: int | None = None) -> TensorRef:
+        ref = TensorRef(
+            tid=next(self._tids),
+            storage=next(self._storages) if storage is None else storage,
+            shape=tuple(t.shape),
+            dtype=t.dtype,
+        )
+        self.ids[t] = ref.tid
+        self.refs[ref.tid] = ref
+        return ref
+
+    def ref(self, t: torch.Tensor) -> TensorRef:
+        tid = self.ids.get(t)
+        return self.register(t) if tid is None else self.refs[tid]
+
+    # -- the hook ----------------------------------------------------------
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        flat_in, _ = tree_flatten((args, kwargs))
+        in_tensors = [t for t in flat_in if isinstance(t, torch.Tensor)]
+        in_refs = [self.ref(t) for t in in_tensors]
+        try:
+            out = func(*args, **kwargs)
+        except Exception:
+            self.failed_op = str(func)
+            raise
+        flat_out, _ = tree_flatten(out)
+        out_refs, allocates = [], []
+        for t, alias in zip(flat_out, _return_aliases(func, flat_out)):
+            if not isinstance(t, torch.Tensor):
+                continue
+            same = next((r for x, r in zip(in_tensors, in_refs) if x is t), None)
+            if same is not None:  # in-place or returns self: a new value, same allocation
+                ref = self.register(t, storage=same.storage)
+                allocates.append(False)
+            elif alias is not None:  # a view of an input
+                base = _aliased_input(func, args, kwargs, alias)
+                storage = self.ref(base).storage if base is not None else None
+                ref = self.register(t, storage=storage)
+                allocates.append(storage is None)
+            else:
+                ref = self.register(t)
+                allocates.append(True)
+            out_refs.append(ref)
+        self.ops.append(
+            OpRecord(
+                index=len(self.ops),
+                func=func,
+                args=tree_map(self._describe, args),
+                kwargs=tree_map(self._describe, kwargs),
+                inputs=in_refs,
+                outputs=out_refs,
+                module=self.stack[-1] if self.stack else "",
+                allocates=allocates,
+            )
+        )
+        return out
+
+    def _describe(self, x: Any) -> Any:
+        return self.ref(x) if isinstance(x, torch.Tensor) else x
+
+
+def _return_aliases(func, flat_out) -> list[Any]:
+    """Per flattened output, the alias set it shares with an input (or None)."""
+    returns = func._schema.returns
+    if len(returns) == 1 and len(flat_out) != 1:  # Tensor(a)[] -> a list of views
+        info = returns[0].alias_info
+        return [info] * len(flat_out)
+    infos = [r.alias_info for r in returns]
+    return infos + [None] * (len(flat_out) - len(infos))
+
+
+def _aliased_input(func, args, kwargs, alias) -> torch.Tensor | None:
+    """The input argument a returned view aliases (same alias set in the schema)."""
+    wanted = set(alias.before_set)
+    for i, arg in enumerate(func._schema.arguments):
+        if arg.alias_info is not None and set(arg.alias_info.before_set) & wanted:
+            value = args[i] if i < len(args) else kwargs.get(arg.name)
+            if isinstance(value, torch.Tensor):
+                return value
+            if isinstance(value, (list, tuple)) and value and isinstance(value[0], torch.Tensor):
+                return value[0]
+    return None
+
+
+def _module_paths(model: torch.nn.Module) -> dict[int, str]:
+    paths: dict[int, str] = {}
+    for name, mod in model.named_modules(remove_duplicate=False):
+        paths.setdefault(id(mod), name)
+    return paths
+
+
+def _tensors_on(model: torch.nn.Module, device: torch.device) -> dict[str, torch.Tensor] | None:
+    """Parameters and buffers as copies on `device` (meta copies allocate
+    nothing), or None when the model already lives there."""
+    named = list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))
+    if all(t.device == device for _, t in named):
+        return None
+    copies: dict[int, torch.Tensor] = {}
+    out = {}
+    for name, t in named:
+        if id(t) not in copies:
+            copies[id(t)] = torch.empty_like(t, device=device) if device.type == "meta" else t.detach().to(device)
+        out[name] = copies[id(t)]
+    return out
+
+
+def run_trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "meta", dtype=torch.float32) -> Trace:
+    """Trace one inference forward of `model` on an input of `input_shape`.
+
+    The model runs in eval mode under no_grad; its training flags, parameters
+    and hooks are exactly as before afterwards, also when the forward raises.
+    """
+    dev = torch.device(device)
+    rec = _Recorder()
+    paths = _module_paths(model)
+    leaves = {id(m) for m in model.modules() if next(iter(m.children()), None) is None}
+    calls: list[ModuleCall] = []
+    open_calls: list[ModuleCall] = []
+    seen_calls: dict[str, int] = {}
+
+    def pre_hook(module, inputs):
+        path = paths.get(id(module))
+        if path is None:
+            return
+        n = seen_calls.get(path, 0)
+        seen_calls[path] = n + 1
+        call = ModuleCall(
+            path=path,
+            type=type(module).__name__,
+            depth=0 if path == "" else path.count(".") + 1,
+            first_op=len(rec.ops),
+            inputs=[rec.ref(t) for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)],
+            call=n,
+            is_leaf=id(module) in leaves,
+        )
+        calls.append(call)
+        open_calls.append(call)
+        rec.stack.append(path)
+
+    def post_hook(module, inputs, output):
+        if paths.get(id(module)) is None or not open_calls:
+            return
+        call = open_calls.pop()
+        rec.stack.pop()
+        call.end_op = len(rec.ops)
+        call.outputs = [rec.ref(t) for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
+
+    flags = {m: m.training for m in model.modules()}
+    replacements = _tensors_on(model, dev)
+    handles = [
+        torch.nn.modules.module.register_module_forward_pre_hook(pre_hook),
+        torch.nn.modules.module.register_module_forward_hook(post_hook),
+    ]
+    try:
+        model.eval()
+        x = torch.zeros(input_shape, dtype=dtype, device=dev) if dev.type != "meta" else torch.empty(input_shape, dtype=dtype, device=dev)
+        input_ref = rec.register(x)
+        with torch.no_grad():
+            weights, buffers = {}, set()
+            for kind, named in (("param", model.named_parameters()), ("buffer", model.named_buffers())):
+                for name, t in named:
+                    tid = rec.ref(replacements[name] if replacements is not None else t).tid
+                    weights[tid] = name
+                    if kind == "buffer":
+                        buffers.add(tid)
+            with rec:
+                if replacements is None:
+                    out = model(x)
+                else:
+                    out = torch.func.functional_call(model, replacements, (x,), tie_weights=True, strict=False)
+    except Exception as err:
+        where = rec.stack[-1] if rec.stack else None
+        raise _RunFailure(err, where, _module_type(model, where), rec.failed_op) from err
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in flags.items():
+            m.training = flag
+    for call in open_calls:  # a forward that returned through a non-module path
+        call.end_op = len(rec.ops)
+    outputs = [rec.ref(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+    return Trace(ops=rec.ops, modules=calls, inputs=[input_ref], outputs=outputs, weights=weights, buffers=buffers, device=str(dev))
+
+
+def _module_type(model: torch.nn.Module, path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return type(model.get_submodule(path)).__name__
+    except AttributeError:
+        return None
+
+
+class _RunFailure(Exception):
+    """A forward that raised, with the layer it was running."""
+
+    def __init__(self, err: Exception, where: str | None, type_name: str | None, op: str | None) -> None:
+        super().__init__(str(err))
+        self.err = err
+        self.where = where
+        self.type_name = type_name
+        self.op = op
+
+    def describe(self, model_name: str, input_shape: tuple[int, ...]) -> str:
+        shape = "x".join(map(str, input_shape))
+        first = str(self.err).strip().splitlines()[0] if str(self.err).strip() else type(self.err).__name__
+        if self.where is None:
+            layer = "before reaching any layer"
+        elif self.where == "":
+            layer = "in its top-level forward"
+        else:
+            layer = f"at layer '{self.where}' ({self.type_name})"
+        return f"{model_name} cannot run on input {shape}: it fails {layer}: {first.rstrip('.')}."
+
+
+def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
+    """Trace a `netstat.spec.ModelSource` on `device`, falling back from meta
+    to CPU (with a note) when the forward needs real values. Returns the trace
+    and the model it ran (the user's own instance when they gave one)."""
+    shape = source.input_shape
+    if shape is None:
+        raise UsageError(f"'{source.name}' has no default input size.", hint="Give one with --input, e.g. --input 1,3,224,224.")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("CUDA was asked for, but this machine has no CUDA device.", hint="Use --device meta or --device cpu.")
+    if device not in ("meta", "cpu") and not device.startswith("cuda"):
+        raise UsageError(f"Unknown device '{device}'.", hint="Use meta, cpu or cuda.")
+    try:
+        model = source.build(device)
+    except UsageError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a user factory that breaks on this device
+        if device != "meta":
+            raise ModelRunError(f"Building '{source.name}' failed: {type(err).__name__}: {err}.") from None
+        model = source.build("cpu")
+    try:
+        return run_trace(model, shape, device), model
+    except _RunFailure as meta_failure:
+        if device != "meta":
+            raise ModelRunError(meta_failure.describe(source.name, shape)) from None
+        cpu_model = source.build("cpu") if source.owned else model
+        try:
+            trace = run_trace(cpu_model, shape, "cpu")
+        except _RunFailure as cpu_failure:
+            raise ModelRunError(cpu_failure.describe(source.name, shape)) from None
+        reason = str(meta_failure.err).strip().splitlines()[0][:160] if str(meta_failure.err).strip() else type(meta_failure.err).__name__
+        trace.notes.append(f"The forward pass cannot run on the meta device ({reason}); it was traced on CPU with real tensors instead.")
+        return trace, cpu_model

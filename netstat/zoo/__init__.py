@@ -1,0 +1,25 @@
+"""Bundled architectures. Importing this package registers every family.
+
+Each family lives in its own module (config table citing the paper, private
+builder, one-line registered entry points); modules whose names start with an
+underscore hold shared machinery and blocks.
+"""
+
+import importlib
+import pkgutil
+
+from netstat.zoo._registry import (  # noqa: F401
+    ModelSpec,
+    Published,
+    all_specs,
+    get_model,
+    get_spec,
+    list_models,
+    register_alias,
+    register_model,
+    resolve,
+)
+
+for _info in pkgutil.iter_modules(__path__):
+    if not _info.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_info.name}")
