@@ -267,35 +267,66 @@ def _spatial(ref: TensorRef) -> tuple[int, ...] | None:
 def _stage_rows(trace: Trace, costs: list[OpCost]) -> list[Row]:
     """Consecutive ops at one output resolution form a stage ("stride 4 ·
     56x56"). Global (1x1) ops stay in the stage that runs them (SE blocks);
-    vector ops after the last spatial op form the "head"."""
+    vector ops after the last spatial op form the "head"; a short detour
+    between two runs of one resolution (a block's 1x1 conv before its strided
+    conv, or its shortcut) is folded into that stage."""
     in_spatial = _spatial(trace.inputs[0]) if trace.inputs else None
-    keys: list[tuple[int, ...] | None] = []
+    keys: list[tuple | None] = []
     for op in trace.ops:
         sp = _spatial(op.outputs[0]) if op.outputs else None
         keys.append(sp if sp and any(s > 1 for s in sp) else None)
     last_spatial = max((i for i, k in enumerate(keys) if k is not None), default=-1)
-    rows: list[Row] = []
-    current: tuple[int, ...] | None = None
-    weights_seen: set[int] = set()
-    for i, (op, cost, key) in enumerate(zip(trace.ops, costs, keys)):
+    first_key = next((k for k in keys if k is not None), ("head",))
+    for i in range(len(keys)):
         if i > last_spatial:
-            key = ("head",)
-        elif key is None:
-            key = current if current is not None else next((k for k in keys if k is not None), ("head",))
-        if key != current or not rows:
-            rows.append(Row(name=_stage_name(key, in_spatial), type="stage"))
-            current = key
-        r = rows[-1]
-        r.add(cost)
-        r.calls += 1
-        for ref in op.inputs:
-            if ref.tid in trace.weights and ref.tid not in weights_seen:
-                weights_seen.add(ref.tid)
-                if ref.tid not in trace.buffers:
+            keys[i] = ("head",)
+        elif keys[i] is None:
+            keys[i] = keys[i - 1] if i else first_key
+    runs = _fold_detours(_runs(keys))
+    rows: list[Row] = []
+    weights_seen: set[int] = set()
+    for key, start, end in runs:
+        r = Row(name=_stage_name(key, in_spatial), type="stage")
+        for op, cost in zip(trace.ops[start:end], costs[start:end]):
+            r.add(cost)
+            r.calls += 1
+            for ref in op.inputs:
+                if ref.tid in trace.weights and ref.tid not in trace.buffers and ref.tid not in weights_seen:
+                    weights_seen.add(ref.tid)
                     r.params += ref.numel
-        if key != ("head",):
-            r.output_shape = [list(op.outputs[0].shape)] if op.outputs else r.output_shape
+            if key != ("head",) and op.outputs and _spatial(op.outputs[0]) == key:
+                r.output_shape = [list(op.outputs[0].shape)]
+        rows.append(r)
     return rows
+
+
+_DETOUR_OPS = 8  # a run this short between two runs of one resolution is folded into them
+
+
+def _runs(keys: list) -> list[tuple]:
+    runs: list[list] = []
+    for i, key in enumerate(keys):
+        if runs and runs[-1][0] == key:
+            runs[-1][2] = i + 1
+        else:
+            runs.append([key, i, i + 1])
+    return [tuple(r) for r in runs]
+
+
+def _fold_detours(runs: list[tuple]) -> list[tuple]:
+    out: list[tuple] = []
+    i = 0
+    while i < len(runs):
+        key, start, end = runs[i]
+        while i + 2 < len(runs) and runs[i + 2][0] == key and runs[i + 1][2] - runs[i + 1][1] <= _DETOUR_OPS:
+            end = runs[i + 2][2]
+            i += 2
+        if out and out[-1][0] == key:
+            out[-1] = (key, out[-1][1], end)
+        else:
+            out.append((key, start, end))
+        i += 1
+    return out
 
 
 def _stage_name(key: tuple, in_spatial: tuple[int, ...] | None) -> str:

@@ -24,7 +24,7 @@ def _settings(r) -> str:
     env = r.env
     parts = [
         f"{r.device}",
-        f"{env.get('threads')} threads",
+        f"{env.get('threads')} thread{'s' if env.get('threads') != 1 else ''}",
         r.dtype + (" (amp)" if env.get("amp") else ""),
         "channels_last" if env.get("channels_last") else "contiguous",
         f"torch.compile({env['compile']})" if env.get("compile") else "eager",
@@ -63,15 +63,14 @@ def latency_table(results: Sequence[Any]) -> Table:
             Column("Cold ms"),
             Column("MAdds"),
             Column("Mem. access"),
-            Column("FLOP/s"),
         ],
     )
     for r in results:
         s = r.stats
         if s is None:
             table.add_row(
-                [r.model, str(r.batch), r.status.upper(), *["-"] * 10],
-                raw=[r.model, r.batch, r.status, *[None] * 10],
+                [r.model, str(r.batch), r.status.upper(), *["-"] * 9],
+                raw=[r.model, r.batch, r.status, *[None] * 9],
             )
             continue
         ci = r.measurement.get("median_ci_rel")
@@ -89,12 +88,11 @@ def latency_table(results: Sequence[Any]) -> Table:
                 _ms(None if r.cold_start_ns is None else r.cold_start_ns / 1e6),
                 human(r.madds),
                 human_bytes(r.memory_access_bytes),
-                human(r.achieved_flops_per_s),
             ],
             raw=[
                 r.model, r.batch, s.median / 1e6, ci, s.p10 / 1e6, s.p90 / 1e6, s.iqr_rel, s.n,
                 r.samples_per_s, None if r.cold_start_ns is None else r.cold_start_ns / 1e6,
-                r.madds, r.memory_access_bytes, r.achieved_flops_per_s,
+                r.madds, r.memory_access_bytes,
             ],
         )
     if results:
@@ -142,7 +140,7 @@ def roofline_table(results: Sequence[Any]) -> Table | None:
                  d["fraction_of_attainable"], d["fraction_of_peak"], d["bound"]],
         )
     table.footer.append(
-        f"[dim]Measured on {roof['device']} ({roof['dtype']}, {roof['threads']} threads): "
+        f"[dim]Measured on {roof['device']} ({roof['dtype']}, {roof['threads']} thread{'s' if roof['threads'] != 1 else ''}): "
         f"peak {human(roof['peak_flops_per_s'], 'FLOP/s')} ({roof['matmul_size']}² matmul), "
         f"copy bandwidth {human(roof['bandwidth_bytes_per_s'], 'B/s')} ({human_bytes(roof['copy_bytes'])} buffers), "
         f"ridge point {roof['ridge_point_flops_per_byte']:.1f} FLOP/byte.[/]"

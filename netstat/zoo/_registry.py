@@ -13,9 +13,8 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netstat.catalog import TASKS
 from netstat.errors import UsageError
-
-TASKS = ("classification", "segmentation", "detection")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,177 @@
+"""`list`, `profile`, `compare` and `calc conv`: parse, call the library, render."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from netstat.cli._app import app, check_format, parse_input_shape
+from netstat.errors import UsageError
+from netstat.render import emit, note
+
+DEVICES = ("meta", "cpu", "cuda")
+BY = ("layer", "type", "stage")
+
+
+def _check_device(device: str) -> str:
+    if device.split(":")[0] not in DEVICES:
+        raise UsageError(f"Unknown device '{device}'.", hint="Use meta, cpu or cuda.")
+    return device
+
+
+@app.command("list")
+def list_command(
+    task: Optional[str] = typer.Option(None, "--task", help="classification, segmentation or detection."),
+    family: Optional[str] = typer.Option(None, "--family", help="Only this family (e.g. ResNet, MobileNet)."),
+    pattern: Optional[str] = typer.Argument(None, help="Glob on model names, e.g. 'resnet*'."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """List the bundled models with their family, year, input, params and MAdds."""
+    from netstat.catalog import TASKS, filter_catalog, load_catalog
+    from netstat.render.profile import list_table
+
+    fmt = check_format(fmt)
+    if task and task not in TASKS:
+        raise UsageError(f"Unknown task '{task}'.", hint=f"Use one of: {', '.join(TASKS)}.")
+    entries = filter_catalog(load_catalog(), task=task, family=family, pattern=pattern)
+    if not entries and family:
+        families = sorted({e["family"] for e in load_catalog()})
+        raise UsageError(f"No bundled model matches family '{family}'.", hint=f"Families: {', '.join(families)}.")
+    emit([list_table(entries)], {"models": entries}, fmt)
+
+
+@app.command()
+def profile(
+    model: str = typer.Argument(..., help="Zoo name or alias, torchvision:NAME, timm:NAME, package.module:factory or path/to/file.py:factory."),
+    input_shape: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape, e.g. 1,3,224,224 (default: the model's own)."),
+    depth: int = typer.Option(3, "--depth", "-d", help="Module tree depth shown by --by layer."),
+    by: str = typer.Option("layer", "--by", help="layer (module tree), type (module / op type) or stage (output resolution)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
+    device: str = typer.Option("meta", "--device", help="meta (no memory, no arithmetic), cpu or cuda."),
+    rf: bool = typer.Option(False, "--rf", help="Add the receptive field of every layer."),
+    crosscheck: bool = typer.Option(False, "--crosscheck", help="Compare the totals with fvcore, thop and torch.utils.flop_counter."),
+) -> None:
+    """Parameters, MAdds, FLOPs, shapes, memory and memory access, per layer and in total."""
+    from netstat.metrics import profile as run_profile
+    from netstat.render.profile import profile_tables
+
+    fmt = check_format(fmt)
+    if by not in BY:
+        raise UsageError(f"Unknown --by '{by}'.", hint=f"Use one of: {', '.join(BY)}.")
+    if depth < 0:
+        raise UsageError(f"--depth must be 0 or more, not {depth}.")
+    shape = parse_input_shape(input_shape)
+    result = run_profile(model, input_size=shape, device=_check_device(device))
+    for line in result.notes:
+        note(f"[yellow]Note:[/] {line}")
+    data = result.to_dict()
+    rf_cells = None
+    if rf:
+        from netstat.receptive import analyze
+
+        rf_result = analyze(result.trace)
+        rf_cells = {i: layer.describe() for i, layer in enumerate(rf_result.layers)}
+        data["receptive_field"] = rf_result.to_dict()
+    tables = profile_tables(result, by=by, depth=depth, rf_cells=rf_cells)
+    if crosscheck:
+        from netstat.crosscheck import crosscheck as run_crosscheck
+        from netstat.render.check import crosscheck_tables
+
+        cross = run_crosscheck(model, input_size=shape)
+        tables += crosscheck_tables(cross)
+        data["crosscheck"] = cross.to_dict()
+    emit(tables, data, fmt)
+
+
+@app.command()
+def compare(
+    models: List[str] = typer.Argument(..., help="Two or more models."),
+    input_shape: Optional[str] = typer.Option(None, "--input", "-i", help="One input shape for all (default: each model's own)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
+    device: str = typer.Option("meta", "--device", help="meta, cpu or cuda (for the trace)."),
+    bench: bool = typer.Option(False, "--bench", help="Also measure latency on this CPU (batch 1)."),
+    crosscheck: bool = typer.Option(False, "--crosscheck", help="Also show fvcore / thop / flop_counter totals."),
+) -> None:
+    """Models side by side: params, MAdds, FLOPs, memory, final RF, accuracy (and latency with --bench)."""
+    from netstat.metrics import profile as run_profile
+    from netstat.render.profile import compare_table
+
+    fmt = check_format(fmt)
+    shape = parse_input_shape(input_shape)
+    profiles = [run_profile(m, input_size=shape, device=_check_device(device)) for m in models]
+    for p in profiles:
+        for line in p.notes:
+            note(f"[yellow]Note ({p.model}):[/] {line}")
+    extra: dict[str, dict[str, str]] = {"Top-1": {}}
+    data = {"models": [p.to_dict() for p in profiles]}
+    for p, entry in zip(profiles, data["models"]):
+        top1 = _top1(p.model)
+        entry["top1"] = top1
+        if top1 is not None:
+            extra["Top-1"][p.model] = f"{top1:.1f}%"
+    _add_final_rf(profiles, data, extra)
+    tables = []
+    if bench:
+        from netstat.bench import compare_latency
+
+        latency = compare_latency(models, input_size=shape)
+        extra["Latency (ms)"] = {}
+        for p, entry, ms in zip(profiles, data["models"], latency):
+            entry["latency_ms"] = ms
+            extra["Latency (ms)"][p.model] = f"{ms['median']:.2f}" if ms else "-"
+    tables.append(compare_table(profiles, extra))
+    if crosscheck:
+        from netstat.crosscheck import crosscheck as run_crosscheck
+        from netstat.render.check import crosscheck_tables
+
+        for m, entry in zip(models, data["models"]):
+            cross = run_crosscheck(m, input_size=shape)
+            tables += crosscheck_tables(cross)
+            entry["crosscheck"] = cross.to_dict()
+    emit(tables, data, fmt)
+
+
+def _top1(name: str) -> float | None:
+    from netstat.zoo._registry import _MODELS
+
+    spec = _MODELS.get(name)
+    return spec.published.top1 if spec is not None and spec.published is not None else None
+
+
+def _add_final_rf(profiles, data, extra) -> None:
+    """The receptive field of each model's output (final features)."""
+    try:
+        from netstat.receptive import analyze
+    except ImportError:
+        return
+    extra["Final RF"] = {}
+    for p, entry in zip(profiles, data["models"]):
+        final = analyze(p.trace).final
+        entry["final_rf"] = final.to_dict() if final is not None else None
+        extra["Final RF"][p.model] = final.describe() if final is not None else "-"
+
+
+calc_app = typer.Typer(help="Back-of-the-envelope calculators (no model needed).", no_args_is_help=True)
+app.add_typer(calc_app, name="calc")
+
+
+@calc_app.command("conv")
+def calc_conv(
+    cin: int = typer.Option(..., "--cin", help="Input channels."),
+    cout: int = typer.Option(..., "--cout", help="Output channels."),
+    kernel: int = typer.Option(3, "--kernel", "-k", help="Kernel size k (k x k)."),
+    groups: int = typer.Option(1, "--groups", "-g", help="Also show a grouped conv with this many groups."),
+    bias: bool = typer.Option(True, "--bias/--no-bias", help="Count bias terms."),
+    size: Optional[int] = typer.Option(None, "--size", help="Input height = width H: adds MAdds at HxH."),
+    stride: int = typer.Option(1, "--stride", "-s", help="Stride (for the MAdds at --size)."),
+    separable: bool = typer.Option(True, "--separable/--no-separable", help="Show the depthwise-separable layout."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Standard vs grouped vs depthwise-separable conv: params and MAdds, with the arithmetic."""
+    from netstat.calc import conv
+    from netstat.render.profile import calc_table
+
+    fmt = check_format(fmt)
+    result = conv(cin, cout, kernel, groups=groups, bias=bias, size=size, stride=stride, separable=separable)
+    emit([calc_table(result)], result.to_dict(), fmt)

@@ -1,0 +1,220 @@
+"""Each formula with its arithmetic written out by hand, and a property test
+against torch.utils.flop_counter."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from netstat import formulas
+from netstat.formulas import Cost
+from netstat.metrics import profile
+
+
+def totals(module: nn.Module, shape) -> dict:
+    return profile(module, input_size=shape).totals
+
+
+class Lambda(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def test_standard_conv():
+    # 8 -> 16, 3x3, pad 1 on 1x8x32x32: every output (16*32*32) sums 8*3*3 products.
+    t = totals(nn.Conv2d(8, 16, 3, padding=1), (1, 8, 32, 32))
+    assert t["madds"] == 16 * 32 * 32 * 8 * 3 * 3
+    assert t["flops"] == 2 * 16 * 32 * 32 * 8 * 3 * 3 + 16 * 32 * 32  # + one bias add per output
+    assert t["params"] == (8 * 3 * 3 + 1) * 16 == 1168
+
+
+def test_depthwise_and_grouped_conv():
+    dw = totals(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), (1, 8, 32, 32))
+    assert dw["madds"] == 8 * 32 * 32 * 1 * 3 * 3
+    grouped = totals(nn.Conv2d(8, 16, 3, padding=1, groups=4, bias=False), (2, 8, 10, 10))
+    assert grouped["madds"] == 2 * 16 * 10 * 10 * (8 // 4) * 3 * 3
+
+
+def test_dilated_strided_conv():
+    # 3x3 dilation 2 on 17x17, no pad: span 5, output 13x13; stride 2 -> 7x7.
+    t = totals(nn.Conv2d(4, 6, 3, dilation=2, stride=2, bias=False), (1, 4, 17, 17))
+    assert t["output_shape"] == [[1, 6, 7, 7]]
+    assert t["madds"] == 6 * 7 * 7 * 4 * 3 * 3
+
+
+def test_transposed_conv():
+    # Each of the 1*8*5*5 input elements is multiplied into 4 (Cout/g) x 2x2 taps.
+    t = totals(nn.ConvTranspose2d(8, 4, 2, stride=2), (1, 8, 5, 5))
+    assert t["output_shape"] == [[1, 4, 10, 10]]
+    assert t["madds"] == 8 * 5 * 5 * 4 * 2 * 2
+    assert t["flops"] == 2 * 8 * 5 * 5 * 4 * 2 * 2 + 4 * 10 * 10
+
+
+def test_conv1d_and_conv3d():
+    assert totals(nn.Conv1d(3, 5, 7, bias=False), (1, 3, 20))["madds"] == 5 * 14 * 3 * 7
+    assert totals(nn.Conv3d(2, 3, 3, bias=False), (1, 2, 5, 5, 5))["madds"] == 3 * 3 * 3 * 3 * 2 * 27
+
+
+def test_linear_and_matmuls():
+    t = totals(nn.Linear(10, 7), (4, 10))
+    assert t["madds"] == 4 * 10 * 7
+    assert t["flops"] == 2 * 4 * 10 * 7 + 4 * 7
+    bmm = totals(Lambda(lambda x: torch.bmm(x, x.transpose(1, 2))), (3, 5, 6))
+    assert bmm["madds"] == 3 * 5 * 6 * 5
+    ein = totals(Lambda(lambda x: torch.einsum("bij,bkj->bik", x, x)), (3, 5, 6))
+    assert ein["madds"] == 3 * 5 * 6 * 5
+    mm = totals(Lambda(lambda x: x @ x.T), (5, 6))
+    assert mm["madds"] == 5 * 6 * 5
+
+
+def test_attention():
+    # q, k, v of (B=2, H=4, L=S=16, E=8): QK^T takes 2*4*16*16*8, AV the same.
+    q = (2, 4, 16, 8)
+    t = totals(Lambda(lambda x: F.scaled_dot_product_attention(x, x, x)), q)
+    assert t["madds"] == 2 * 4 * 16 * 16 * 8 * 2
+    direct = formulas.scaled_dot_product_attention(query=q, key=q, value=q)
+    assert direct.madds == 2 * 4 * 16 * 16 * 8 * 2
+    assert direct.flops == 2 * direct.madds + 2 * 4 * 16 * 16 * (1 + formulas.SOFTMAX_FLOPS)
+
+
+def test_multi_head_attention_fused_formula():
+    # embed 16, 4 heads, batch 2, length 5: projections 4 * (2*5*16*16), attention 2*(2*5*5*16).
+    cost = formulas.native_multi_head_attention(query=(2, 5, 16), key=(2, 5, 16), value=(2, 5, 16), embed_dim=16, num_head=4, qkv_bias=(48,), proj_bias=(16,))
+    assert cost.madds == 4 * 2 * 5 * 16 * 16 + 2 * 2 * 5 * 5 * 16
+
+
+def test_multi_head_attention_module_counts_projections():
+    mha = nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    t = totals(Lambda(lambda x: mha(x, x, x, need_weights=False)[0]), (2, 5, 16))
+    assert t["madds"] == 4 * 2 * 5 * 16 * 16 + 2 * 2 * 5 * 5 * 16
+
+
+def test_norms_and_activations_flops():
+    n = 1 * 4 * 6 * 6
+    assert totals(nn.BatchNorm2d(4), (1, 4, 6, 6))["flops"] == 2 * n  # folded x * scale + shift
+    assert totals(nn.ReLU(), (1, 4, 6, 6))["flops"] == 1 * n
+    assert totals(nn.ReLU6(), (1, 4, 6, 6))["flops"] == 2 * n
+    assert totals(nn.Hardswish(), (1, 4, 6, 6))["flops"] == 5 * n
+    assert totals(nn.Sigmoid(), (1, 4, 6, 6))["flops"] == 4 * n
+    assert totals(nn.SiLU(), (1, 4, 6, 6))["flops"] == 5 * n
+    assert totals(nn.GELU(approximate="tanh"), (1, 4, 6, 6))["flops"] == 9 * n
+    assert totals(nn.LayerNorm(6), (1, 4, 6, 6))["flops"] == (6 + 2) * n
+    assert totals(nn.GroupNorm(2, 4), (1, 4, 6, 6))["flops"] == (6 + 2) * n
+    assert totals(nn.Softmax(dim=1), (1, 4, 6, 6))["flops"] == 5 * n
+    for module in (nn.BatchNorm2d(4), nn.ReLU(), nn.Softmax(dim=1)):
+        assert totals(module, (1, 4, 6, 6))["madds"] == 0
+
+
+def test_pooling():
+    # 3x3 max pool stride 2 on 1x2x9x9 -> 4x4: 8 comparisons per output.
+    assert totals(nn.MaxPool2d(3, 2), (1, 2, 9, 9))["flops"] == 2 * 4 * 4 * 8
+    # 2x2 average: 3 adds + 1 divide per output.
+    assert totals(nn.AvgPool2d(2), (1, 2, 8, 8))["flops"] == 2 * 4 * 4 * 4
+    # Adaptive 7 -> 3 windows along one axis: [0,3), [2,5), [4,7) -> 3 + 3 + 3 = 9 per axis.
+    assert formulas.adaptive_windows(7, 3) == [3, 3, 3]
+    assert totals(nn.AdaptiveAvgPool2d(3), (1, 2, 7, 7))["flops"] == 2 * 9 * 9
+    assert totals(nn.AdaptiveMaxPool2d(3), (1, 2, 7, 7))["flops"] == 2 * (9 * 9 - 9)
+
+
+def test_elementwise_reductions_and_data_movement():
+    n = 2 * 3 * 4
+    assert totals(Lambda(lambda x: x + x), (2, 3, 4))["flops"] == n
+    assert totals(Lambda(lambda x: x * 2 - 1), (2, 3, 4))["flops"] == 2 * n
+    assert totals(Lambda(lambda x: x.mean(dim=(1, 2))), (2, 3, 4))["flops"] == n
+    assert totals(Lambda(lambda x: x.sum(dim=2)), (2, 3, 4))["flops"] == n - 2 * 3
+    moved = totals(Lambda(lambda x: torch.cat([x, x.flip(1)], 1).transpose(1, 2).contiguous().view(2, -1)), (2, 3, 4))
+    assert moved["flops"] == 0 and moved["madds"] == 0
+
+
+def test_interpolation():
+    out = 1 * 2 * 8 * 8
+    assert totals(nn.Upsample(scale_factor=2, mode="nearest"), (1, 2, 4, 4))["flops"] == 0
+    assert totals(nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 4, 4))["flops"] == 7 * out
+
+
+def test_dropout_is_free_at_inference():
+    t = totals(nn.Dropout(0.5), (2, 8))
+    assert t["flops"] == 0
+
+
+def test_max_unpool():
+    class Unpool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.MaxPool2d(2, return_indices=True)
+            self.unpool = nn.MaxUnpool2d(2)
+
+        def forward(self, x):
+            y, idx = self.pool(x)
+            return self.unpool(y, idx)
+
+    p = profile(Unpool(), input_size=(1, 2, 4, 4))
+    assert p.uncounted_ops == {}
+    assert p.totals["flops"] == 2 * 2 * 2 * 3  # only the pool's comparisons
+
+
+def test_formula_is_a_pure_function_of_shapes():
+    # Called directly, without any tensor.
+    assert formulas.convolution(input=(1, 8, 32, 32), weight=(16, 8, 3, 3), bias=(16,), out=[(1, 16, 32, 32)]) == Cost(
+        16 * 32 * 32 * 72, 2 * 16 * 32 * 32 * 72 + 16 * 32 * 32
+    )
+    assert formulas.mm(self=(3, 4), mat2=(4, 5)) == Cost(60, 120)
+
+
+def test_unknown_op_is_reported_uncounted():
+    p = profile(Lambda(lambda x: torch.cumsum(x, 1) + 1), input_size=(2, 5))
+    assert p.uncounted_ops == {"aten.cumsum.default": 1}
+
+
+def flop_counter_madds(module, shape) -> int:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(torch.empty(shape, device="meta"))
+    return counter.get_total_flops() // 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cin_g=st.integers(1, 4),
+    cout_g=st.integers(1, 4),
+    groups=st.integers(1, 3),
+    k=st.integers(1, 5),
+    stride=st.integers(1, 3),
+    dilation=st.integers(1, 2),
+    size=st.integers(8, 20),
+    bias=st.booleans(),
+    transposed=st.booleans(),
+)
+def test_conv_property(cin_g, cout_g, groups, k, stride, dilation, size, bias, transposed):
+    cin, cout = cin_g * groups, cout_g * groups
+    cls = nn.ConvTranspose2d if transposed else nn.Conv2d
+    with torch.device("meta"):
+        conv = cls(cin, cout, k, stride=stride, dilation=dilation, groups=groups, bias=bias)
+    t = totals(conv, (1, cin, size, size))
+    out_h = t["output_shape"][0][2]
+    if transposed:
+        hand = cin * size * size * (cout // groups) * k * k
+    else:
+        hand = cout * out_h * out_h * (cin // groups) * k * k
+    assert t["madds"] == hand == flop_counter_madds(conv, (1, cin, size, size))
+    assert t["flops"] == 2 * hand + (cout * out_h * out_h if bias else 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 4), fin=st.integers(1, 64), fout=st.integers(1, 64), lead=st.integers(0, 3), bias=st.booleans())
+def test_linear_property(batch, fin, fout, lead, bias):
+    with torch.device("meta"):
+        fc = nn.Linear(fin, fout, bias=bias)
+    shape = (batch,) + (3,) * lead + (fin,)
+    t = totals(fc, shape)
+    rows = batch * 3**lead
+    assert t["madds"] == rows * fin * fout == flop_counter_madds(fc, shape)
+    assert t["flops"] == 2 * rows * fin * fout + (rows * fout if bias else 0)
