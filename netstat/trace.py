@@ -101,8 +101,10 @@ class Trace:
 class _Recorder(TorchDispatchMode):
     """Records every aten op; tensor identity through a weak id map."""
 
-    def __init__(self) -> None:
+    def __init__(self, memoize: bool = False) -> None:
         super().__init__()
+        self.memoize = memoize  # on meta: reuse shape inference for repeated identical calls
+        self.memo: dict[Any, Any] = {}
         self.ids: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.refs: dict[int, TensorRef] = {}
         self._tids = itertools.count()
@@ -134,7 +136,7 @@ class _Recorder(TorchDispatchMode):
         in_tensors = [t for t in flat_in if isinstance(t, torch.Tensor)]
         in_refs = [self.ref(t) for t in in_tensors]
         try:
-            out = func(*args, **kwargs)
+            out = self._run(func, args, kwargs)
         except Exception:
             self.failed_op = str(func)
             raise
@@ -170,8 +172,59 @@ class _Recorder(TorchDispatchMode):
         )
         return out
 
+    def _run(self, func, args, kwargs):
+        """Run the op; on meta, an op that neither aliases nor mutates and was
+        already seen with identical shapes, strides and arguments gets fresh
+        empty outputs of the remembered layout instead of re-running its
+        (often Python) shape inference. Repeated blocks make this common."""
+        if not self.memoize or not _is_functional(func):
+            return func(*args, **kwargs)
+        try:
+            key = (func, _signature(args), _signature(kwargs))
+            hash(key)
+        except TypeError:
+            return func(*args, **kwargs)
+        layout = self.memo.get(key)
+        if layout is None:
+            out = func(*args, **kwargs)
+            self.memo[key] = tree_map(_layout_of, out)
+            return out
+        return tree_map(_from_layout, layout)
+
     def _describe(self, x: Any) -> Any:
         return self.ref(x) if isinstance(x, torch.Tensor) else x
+
+
+@dataclass(frozen=True)
+class _Layout:
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+    dtype: torch.dtype
+
+
+def _layout_of(x: Any) -> Any:
+    return _Layout(tuple(x.shape), tuple(x.stride()), x.dtype) if isinstance(x, torch.Tensor) else x
+
+
+def _from_layout(x: Any) -> Any:
+    return torch.empty_strided(x.shape, x.stride, dtype=x.dtype, device="meta") if isinstance(x, _Layout) else x
+
+
+def _signature(tree: Any) -> Any:
+    """A hashable description of arguments: tensors by layout, the rest by value."""
+    if isinstance(tree, torch.Tensor):
+        return ("tensor", tuple(tree.shape), tuple(tree.stride()), tree.dtype, tree.device.type)
+    if isinstance(tree, (list, tuple)):
+        return tuple(_signature(x) for x in tree)
+    if isinstance(tree, dict):
+        return tuple(sorted((k, _signature(v)) for k, v in tree.items()))
+    return tree
+
+
+def _is_functional(func) -> bool:
+    """Neither returns an alias of an input nor writes to one."""
+    schema = func._schema
+    return not schema.is_mutable and all(r.alias_info is None for r in schema.returns)
 
 
 def _return_aliases(func, flat_out) -> list[Any]:
@@ -226,7 +279,7 @@ def run_trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str 
     and hooks are exactly as before afterwards, also when the forward raises.
     """
     dev = torch.device(device)
-    rec = _Recorder()
+    rec = _Recorder(memoize=dev.type == "meta")
     paths = _module_paths(model)
     leaves = {id(m) for m in model.modules() if next(iter(m.children()), None) is None}
     calls: list[ModuleCall] = []

@@ -1,0 +1,415 @@
+"""Acceptance benchmarks for netstat's latency protocol (issue 6).
+
+Measurements are saved as JSON, and reports/benchmarks.md is rendered from
+the saved JSON (written atomically), so a CUDA run made on another machine
+joins the report once its JSON is copied into reports/.
+
+    python tests/bench/bench_protocol.py cpu [--quick]   # this CPU -> reports/bench_cpu.json + benchmarks.md
+    python tests/bench/bench_protocol.py cuda --out DIR  # the CUDA path -> DIR/bench_cuda_<gpu>.json
+    python tests/bench/bench_protocol.py render          # benchmarks.md from reports/*.json only
+
+CPU checks: netstat's median vs torch.utils.benchmark's blocked_autorange on
+the same model (batch 1, 1 thread) within 3%; the medians of three separate
+processes within 5% of each other; the harness's own cost per iteration below
+1% of mobilenet_v3_small's latency; and the numbers behind
+`netstat compare mobilenet_v2 shufflenet_v2_x1_0 mobilenet_v1 --bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORTS = ROOT / "reports"
+sys.path.insert(0, str(ROOT))
+
+TIMER_MODEL = "mobilenet_v3_small"
+TRIO = ["mobilenet_v2", "shufflenet_v2_x1_0", "mobilenet_v1"]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- CPU measurements
+
+
+def timer_agreement(rounds: int, seconds: float) -> dict[str, Any]:
+    """netstat vs torch.utils.benchmark on one model object, interleaved."""
+    import torch
+    from torch.utils.benchmark import Timer
+
+    from netstat import get_model
+    from netstat.bench import benchmark
+
+    torch.set_num_threads(1)
+    model = get_model(TIMER_MODEL)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    out = []
+    for i in range(rounds):
+        (r,) = benchmark(model, (1, 3, 224, 224), threads=1, min_time=seconds, max_time=4 * seconds, costs=False)
+        with torch.inference_mode():
+            m = Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=1).blocked_autorange(
+                min_run_time=seconds
+            )
+        row = {
+            "round": i + 1,
+            "netstat_median_ms": r.stats.median / 1e6,
+            "netstat_n": r.stats.n,
+            "netstat_iqr_rel": r.stats.iqr_rel,
+            "netstat_stop": r.measurement["stop_reason"],
+            "timer_median_ms": m.median * 1e3,
+            "timer_blocks": len(m.times),
+            "timer_number_per_run": m.number_per_run,
+            "timer_iqr_rel": m.iqr / m.median,
+        }
+        row["diff_rel"] = row["netstat_median_ms"] / row["timer_median_ms"] - 1
+        log(f"timer round {i + 1}: netstat {row['netstat_median_ms']:.3f} ms, Timer {row['timer_median_ms']:.3f} ms")
+        out.append(row)
+    med = lambda key: sorted(o[key] for o in out)[len(out) // 2]  # noqa: E731
+    summary = {"netstat_median_ms": med("netstat_median_ms"), "timer_median_ms": med("timer_median_ms")}
+    summary["diff_rel"] = summary["netstat_median_ms"] / summary["timer_median_ms"] - 1
+    summary["pass"] = abs(summary["diff_rel"]) <= 0.03
+    return {"model": TIMER_MODEL, "batch": 1, "threads": 1, "seconds": seconds, "rounds": out, "summary": summary,
+            "env": r.env}
+
+
+def separate_processes(count: int) -> dict[str, Any]:
+    """`netstat bench` in `count` fresh processes, one after the other."""
+    medians = []
+    for i in range(count):
+        cmd = [sys.executable, "-m", "netstat", "bench", TIMER_MODEL, "--threads", "1", "--format", "json", "--no-progress"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+        res = json.loads(proc.stdout)["results"][0]
+        medians.append({"median_ms": res["latency_ms"]["median"], "n": res["latency_ms"]["n"],
+                        "iqr_ms": res["latency_ms"]["iqr"], "stop": res["measurement"]["stop_reason"],
+                        "load_average": res["env"]["load_average"]})
+        log(f"process {i + 1}: {medians[-1]['median_ms']:.3f} ms")
+    values = [m["median_ms"] for m in medians]
+    spread = (max(values) - min(values)) / min(values)
+    return {"model": TIMER_MODEL, "command": " ".join(cmd[2:]), "runs": medians, "spread_rel": spread,
+            "pass": spread <= 0.05}
+
+
+def harness_overhead(latency_ms: float) -> dict[str, Any]:
+    """The timer's own cost inside a sample, and the whole loop's cost per
+    iteration, measured on a call that does nothing."""
+    from netstat.bench import Protocol, make_step, measure, warm_up
+
+    protocol = Protocol.from_times(1.0, 1.0)
+    step = make_step(lambda: None, "cpu")
+    warm_up(step, time.perf_counter_ns, protocol)
+    t0 = time.perf_counter_ns()
+    m = measure(step, time.perf_counter_ns, protocol)
+    wall = time.perf_counter_ns() - t0
+    samples = sorted(m.samples_ns)
+    in_sample = samples[len(samples) // 2]
+    per_iteration = wall / len(samples)
+    return {
+        "in_sample_ns": in_sample,
+        "loop_ns_per_iteration": per_iteration,
+        "iterations": len(samples),
+        "reference_model": TIMER_MODEL,
+        "reference_latency_ms": latency_ms,
+        "loop_fraction_of_latency": per_iteration / (latency_ms * 1e6),
+        "pass": per_iteration / (latency_ms * 1e6) < 0.01,
+    }
+
+
+def trio(quick: bool) -> dict[str, Any]:
+    """The numbers behind `compare ... --bench`, at 1 and 2 threads, batch 1 and 16."""
+    from netstat.bench import benchmark
+
+    runs = {}
+    times = dict(min_time=0.3, max_time=1.0) if quick else dict(min_time=2.0, max_time=15.0)
+    for label, kwargs in [
+        ("batch 1, 1 thread", dict(threads=1)),
+        ("batch 1, all cores", dict(roofline=True)),
+        ("batch 16, all cores", dict(batches=[16])),
+    ]:
+        log(f"trio: {label}")
+        runs[label] = [r.to_dict() for r in benchmark(TRIO, **kwargs, **times)]
+    log("trio: netstat compare --bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "netstat", "compare", *TRIO, "--bench", "--format", "md"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    return {"runs": runs, "compare_md": proc.stdout, "compare_rc": proc.returncode, "compare_stderr": proc.stderr[-2000:]}
+
+
+def run_cpu(quick: bool) -> None:
+    seconds = 0.5 if quick else 3.0
+    data: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": quick}
+    data["timer"] = timer_agreement(rounds=1 if quick else 3, seconds=seconds)
+    data["processes"] = separate_processes(3)
+    data["overhead"] = harness_overhead(data["timer"]["summary"]["netstat_median_ms"])
+    data["trio"] = trio(quick)
+    write_atomic(REPORTS / "bench_cpu.json", json.dumps(data, indent=1, default=str) + "\n")
+    render()
+
+
+# --------------------------------------------------------------------------- CUDA measurements
+
+
+CUDA_CONFIGS: list[tuple[str, list[str], dict[str, Any]]] = [
+    ("resnet50 fp32 eager", ["resnet50"], dict(batches=[1, 32])),
+    ("resnet50 fp16 channels_last + roofline", ["resnet50"], dict(dtype="fp16", channels_last=True, batches=[1, 32, 256], roofline=True)),
+    ("resnet50 fp16 channels_last cudnn.benchmark", ["resnet50"], dict(dtype="fp16", channels_last=True, cudnn_benchmark=True, batches=[1, 256])),
+    ("resnet50 fp16 channels_last torch.compile", ["resnet50"], dict(dtype="fp16", channels_last=True, compile_mode="default", batches=[1, 256])),
+    ("resnet50 bf16 amp", ["resnet50"], dict(dtype="bf16", amp=True, batches=[1, 256])),
+    ("resnet50 fp16 channels_last throughput", ["resnet50"], dict(dtype="fp16", channels_last=True, mode="throughput", batches=[256])),
+    ("resnet50 fp32: a batch too large (OOM)", ["resnet50"], dict(batches=[64, 50_000, 128])),
+    ("trio fp32", TRIO, dict(batches=[1, 256])),
+    ("trio fp16 channels_last", TRIO, dict(dtype="fp16", channels_last=True, batches=[1, 256])),
+]
+
+
+def run_cuda(out: Path, device: str, quick: bool) -> None:
+    import torch
+
+    from netstat.bench import benchmark, environment
+
+    name = torch.cuda.get_device_name(0) if device.startswith("cuda") else "cpu-dry-run"
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    slug = next((s for s in ("h100", "h200", "a100") if s in slug), slug)
+    path = out / f"bench_cuda_{slug}.json"
+    times = dict(min_time=0.05, max_time=0.2) if quick else dict(min_time=1.0, max_time=8.0)
+    data: dict[str, Any] = {"device": device, "env": environment(device), "configs": []}
+    for label, models, kwargs in CUDA_CONFIGS:
+        if quick:
+            kwargs = {**kwargs, "batches": [min(b, 2) for b in kwargs["batches"]][:1], "roofline": False,
+                      "compile_mode": None}
+        log(f"cuda: {label}")
+        t0 = time.perf_counter()
+        entry: dict[str, Any] = {"label": label, "models": models, "options": kwargs}
+        try:
+            entry["results"] = [r.to_dict() for r in benchmark(models, device=device, **kwargs, **times)]
+        except Exception as err:  # noqa: BLE001 - keep the other configurations
+            entry["error"] = f"{type(err).__name__}: {err}"
+        entry["wall_s"] = time.perf_counter() - t0
+        data["configs"].append(entry)
+        write_atomic(path, json.dumps(data, indent=1, default=str) + "\n")  # partial results survive a timeout
+    log(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _f(value: float | None, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _si(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f} {prefix}{unit}"
+    return f"{value:.0f} {unit}".strip()
+
+
+def _env_line(env: dict[str, Any]) -> str:
+    gpu = env.get("gpu")
+    parts = [f"torch {env.get('torch')}", f"netstat {env.get('netstat')}", f"Python {env.get('python')}",
+             f"CPU {env.get('cpu')} ({env.get('usable_cores')} usable cores, {env.get('cpu_capability')})"]
+    if gpu:
+        parts.append(f"GPU {gpu['name']} (cc {gpu['capability']}, driver {gpu.get('driver')}, CUDA {gpu.get('cuda')}, "
+                     f"cuDNN {gpu.get('cudnn')}, TF32 matmul {gpu.get('matmul_allow_tf32')}, cuDNN TF32 {gpu.get('cudnn_allow_tf32')})")
+    parts.append(f"load average at start {env.get('load_average')}")
+    parts.append(f"date {env.get('date')}")
+    return "; ".join(parts)
+
+
+def _results_table(results: list[dict[str, Any]], costs: bool = True) -> list[str]:
+    head = "| model | batch | median ms | p10 ms | p90 ms | IQR/median | n | ±CI | samples/s | cold ms |"
+    align = "| :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |"
+    if costs:
+        head += " MAdds | FLOPs | mem. access | FLOP/byte | achieved FLOP/s |"
+        align += " --: | --: | --: | --: | --: |"
+    lines = [head, align]
+    for r in results:
+        lat = r["latency_ms"]
+        if lat is None:
+            row = f"| {r['model']} | {r['batch']} | {r['status'].upper()}: {r['error']} |" + " - |" * 7
+            if costs:
+                row += " - |" * 5
+            lines.append(row)
+            continue
+        ci = r["measurement"].get("median_ci_rel")
+        row = (f"| {r['model']} | {r['batch']} | {_f(lat['median'])} | {_f(lat['p10'])} | {_f(lat['p90'])} | "
+               f"{lat['iqr'] / lat['median']:.1%} | {lat['n']} | {'-' if ci is None else f'±{ci:.1%}'} | "
+               f"{_f(r['throughput']['samples_per_s'], '.1f')} | {_f(r['cold_start_ms'], '.1f')} |")
+        if costs:
+            mac = r["memory_access_bytes"]
+            row += (f" {_si(r['madds'])} | {_si(r['flops'])} | {_f(None if mac is None else mac / 2**20, '.1f')} MiB | "
+                    f"{_f(r['arithmetic_intensity'], '.1f')} | {_si(r['achieved_flops_per_s'], 'FLOP/s')} |")
+        lines.append(row)
+    return lines
+
+
+def _roofline_lines(results: list[dict[str, Any]]) -> list[str]:
+    rows = [r for r in results if r.get("roofline") and r["latency_ms"]]
+    if not rows:
+        return []
+    roof = rows[0]["roofline"]
+    lines = [
+        "",
+        f"Roofline measured on {roof['device']} in {roof['dtype']} with {roof['threads']} thread(s): peak "
+        f"{_si(roof['peak_flops_per_s'], 'FLOP/s')} ({roof['matmul_size']}x{roof['matmul_size']} matmul), copy bandwidth "
+        f"{_si(roof['bandwidth_bytes_per_s'], 'B/s')} (read + write, {roof['copy_bytes'] / 2**20:.0f} MiB buffers), "
+        f"ridge point {roof['ridge_point_flops_per_byte']:.1f} FLOP/byte.",
+        "",
+        "| model | batch | FLOP/byte | achieved | attainable | of attainable | of peak | bound |",
+        "| :-- | --: | --: | --: | --: | --: | --: | :-- |",
+    ]
+    for r in rows:
+        d = r["roofline"]
+        lines.append(f"| {r['model']} | {r['batch']} | {_f(d['arithmetic_intensity'], '.1f')} | "
+                     f"{_si(r['achieved_flops_per_s'], 'FLOP/s')} | {_si(d['attainable_flops_per_s'], 'FLOP/s')} | "
+                     f"{_f(d['fraction_of_attainable'] and 100 * d['fraction_of_attainable'], '.1f')}% | "
+                     f"{_f(d['fraction_of_peak'] and 100 * d['fraction_of_peak'], '.1f')}% | {d['bound']} |")
+    return lines
+
+
+def _cpu_sections(data: dict[str, Any]) -> list[str]:
+    t, p, o, tr = data["timer"], data["processes"], data["overhead"], data["trio"]
+    ok = lambda flag: "**pass**" if flag else "**FAIL**"  # noqa: E731
+    s = t["summary"]
+    lines = [
+        f"## CPU (measured {data['date']}{', quick mode' if data.get('quick') else ''})",
+        "",
+        f"Environment: {_env_line(t['env'])}.",
+        "",
+        "### 1. Agreement with `torch.utils.benchmark`",
+        "",
+        f"Same `{t['model']}` object, batch 1, 1 thread, one process; netstat's protocol and "
+        f"`Timer(...).blocked_autorange(min_run_time={t['seconds']})` interleaved, {len(t['rounds'])} round(s).",
+        "",
+        "| round | netstat median ms | n | IQR/median | stop | Timer median ms | blocks x calls | Timer IQR/median | difference |",
+        "| --: | --: | --: | --: | :-- | --: | --: | --: | --: |",
+    ]
+    for r in t["rounds"]:
+        lines.append(f"| {r['round']} | {r['netstat_median_ms']:.3f} | {r['netstat_n']} | {r['netstat_iqr_rel']:.1%} | "
+                     f"{r['netstat_stop']} | {r['timer_median_ms']:.3f} | {r['timer_blocks']} x {r['timer_number_per_run']} | "
+                     f"{r['timer_iqr_rel']:.1%} | {r['diff_rel']:+.2%} |")
+    lines += [
+        "",
+        f"Median over rounds: netstat {s['netstat_median_ms']:.3f} ms, Timer {s['timer_median_ms']:.3f} ms, "
+        f"difference {s['diff_rel']:+.2%} (limit ±3%): {ok(s['pass'])}.",
+        "",
+        "### 2. Three separate processes",
+        "",
+        f"`netstat {p['command']}`, run three times one after the other:",
+        "",
+        "| process | median ms | n | IQR ms | stop | load average at start |",
+        "| --: | --: | --: | --: | :-- | :-- |",
+    ]
+    for i, r in enumerate(p["runs"], 1):
+        load = ", ".join(f"{v:.2f}" for v in r["load_average"] or [])
+        lines.append(f"| {i} | {r['median_ms']:.3f} | {r['n']} | {r['iqr_ms']:.3f} | {r['stop']} | {load} |")
+    lines += [
+        "",
+        f"Spread (max - min) / min = {p['spread_rel']:.2%} (limit 5%): {ok(p['pass'])}.",
+        "",
+        "### 3. Harness overhead",
+        "",
+        f"The protocol's loop run on a call that does nothing, for {o['iterations']:,} iterations: the timer's own "
+        f"cost inside each sample is {o['in_sample_ns']:.0f} ns (two `perf_counter_ns` reads and a Python call), and "
+        f"the whole loop (timed call, clock read for the budget, list append, periodic convergence check) costs "
+        f"{o['loop_ns_per_iteration']:.0f} ns per iteration, {o['loop_fraction_of_latency']:.4%} of "
+        f"`{o['reference_model']}`'s {o['reference_latency_ms']:.3f} ms at batch 1 (limit 1%): {ok(o['pass'])}.",
+        "",
+        "### 4. mobilenet_v2 vs shufflenet_v2_x1_0 vs mobilenet_v1",
+        "",
+    ]
+    for label, results in tr["runs"].items():
+        threads = results[0]["env"]["threads"] if results else "?"
+        lines += [f"**{label}** ({threads} thread(s), fp32, eager):", "", *_results_table(results), *_roofline_lines(results), ""]
+    if tr.get("compare_md"):
+        lines += ["`netstat compare mobilenet_v2 shufflenet_v2_x1_0 mobilenet_v1 --bench --format md`:", "",
+                  tr["compare_md"].strip(), ""]
+    elif tr.get("compare_rc"):
+        lines += [f"`netstat compare ... --bench` failed (exit {tr['compare_rc']}): {tr.get('compare_stderr', '').strip()}", ""]
+    return lines
+
+
+def _cuda_sections(data: dict[str, Any], source: str) -> list[str]:
+    env = data["env"]
+    gpu = (env.get("gpu") or {}).get("name", data["device"])
+    lines = [f"## CUDA: {gpu} (from `{source}`)", "", f"Environment: {_env_line(env)}.", ""]
+    for c in data["configs"]:
+        lines += [f"### {c['label']}", ""]
+        if "error" in c:
+            lines += [f"Failed: {c['error']}", ""]
+            continue
+        res = c["results"]
+        if res:
+            e = res[0]["env"]
+            lines += [f"dtype {e['dtype']}{' (amp)' if e['amp'] else ''}, {'channels_last' if e['channels_last'] else 'contiguous'}, "
+                      f"{'torch.compile(' + e['compile'] + ')' if e['compile'] else 'eager'}, "
+                      f"cudnn.benchmark {e['cudnn_benchmark']}, {e['mode']} mode, {e['threads']} CPU threads; "
+                      f"{c['wall_s']:.0f} s wall.", ""]
+        lines += _results_table(res) + _roofline_lines(res)
+        warns = [f"- {r['model']} batch {r['batch']}: {w}" for r in res for w in r["warnings"]]
+        lines += [""] + (warns + [""] if warns else [])
+    return lines
+
+
+def render() -> None:
+    """reports/benchmarks.md from reports/bench_cpu.json and reports/bench_cuda_*.json."""
+    lines = [
+        "# netstat latency benchmarks",
+        "",
+        "Generated by `tests/bench/bench_protocol.py` from the JSON beside this file; the protocol is described "
+        "in docs/bench.md. Every number below is one run on a shared machine: read the IQR and the load average.",
+        "",
+    ]
+    cpu = REPORTS / "bench_cpu.json"
+    if cpu.exists():
+        lines += _cpu_sections(json.loads(cpu.read_text()))
+    for path in sorted(REPORTS.glob("bench_cuda_*.json")):
+        lines += _cuda_sections(json.loads(path.read_text()), f"reports/{path.name}")
+    write_atomic(REPORTS / "benchmarks.md", "\n".join(lines).rstrip() + "\n")
+    log(f"wrote {REPORTS / 'benchmarks.md'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["cpu", "cuda", "render"])
+    parser.add_argument("--quick", action="store_true", help="tiny time budgets: checks the script, not the numbers")
+    parser.add_argument("--out", type=Path, default=REPORTS, help="cuda: folder for the JSON")
+    parser.add_argument("--device", default="cuda", help="cuda: device (cpu for a dry run of the script)")
+    args = parser.parse_args()
+    if args.what == "cpu":
+        run_cpu(args.quick)
+    elif args.what == "cuda":
+        run_cuda(args.out, args.device, args.quick)
+    else:
+        render()
+
+
+if __name__ == "__main__":
+    main()
