@@ -296,20 +296,23 @@ _IGNORED = {
 }
 
 
-def why(term: Term) -> str:
-    """One line: why netstat and the peer differ on this op class."""
-    peer = term.peer_name
-    if term.op_class == "movement":
+def rule_text(peer: str, op_class: str) -> str:
+    """The peer's rule for an op class next to netstat's, in one line."""
+    if op_class == "movement":
         return "data movement: 0 FLOPs for both"
-    if term.op_class == "uncounted":
+    if op_class == "uncounted":
         return "ops netstat has no formula for (listed as uncounted)"
-    if term.op_class == "other":
+    if op_class == "other":
         return f"{peer} ops netstat has no class for"
-    text = _WHY.get(peer, {}).get(term.op_class) or _IGNORED.get(peer, "").format(label=term.label)
-    if term.difference == 0 and term.netstat_flops == 0:
-        text = "0 for both"
+    return _WHY.get(peer, {}).get(op_class) or _IGNORED.get(peer, "").format(label=OP_CLASSES.get(op_class, op_class))
+
+
+def why(term: Term) -> str:
+    """One line: why netstat and the peer differ on this op class (with a
+    warning when the peer counted what its rule does not predict)."""
+    text = "0 for both" if term.netstat_flops == 0 and term.peer == 0 else rule_text(term.peer_name, term.op_class)
     if not term.explained:
-        text += f"; UNEXPLAINED: the rule predicts {term.predicted:,}, {peer} counted {term.peer:,}"
+        text += f"; UNEXPLAINED: the rule predicts {term.predicted:,}, {term.peer_name} counted {term.peer:,}"
     return text
 
 

@@ -216,16 +216,24 @@ def param_totals(model: torch.nn.Module) -> dict[str, int]:
     }
 
 
+def _recursive_params(model: torch.nn.Module) -> dict[str, int]:
+    """Parameters under each module path (shared tensors once per subtree)."""
+    counts = {}
+    for path, module in model.named_modules():
+        counts[path] = _unique_numel(module.parameters())
+    return counts
+
+
 def _layer_rows(trace: Trace, costs: list[OpCost], model: torch.nn.Module) -> list[Row]:
     rows = []
+    recursive = _recursive_params(model)
     for call in trace.modules:
-        module = model.get_submodule(call.path) if call.path else model
         row = Row(
             name=call.path or "(model)",
             type=call.type,
             depth=call.depth,
             output_shape=[list(r.shape) for r in call.outputs],
-            params=_unique_numel(module.parameters()) if call.call == 0 else 0,
+            params=recursive.get(call.path, 0) if call.call == 0 else 0,
             calls=1,
             is_leaf=call.is_leaf,
         )

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
 from netstat.errors import ModelRunError, UsageError
@@ -132,15 +132,14 @@ class _Recorder(TorchDispatchMode):
     # -- the hook ----------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        flat_in, _ = tree_flatten((args, kwargs))
-        in_tensors = [t for t in flat_in if isinstance(t, torch.Tensor)]
+        in_tensors = [t for t in _flat((args, kwargs), []) if isinstance(t, torch.Tensor)]
         in_refs = [self.ref(t) for t in in_tensors]
         try:
             out = self._run(func, args, kwargs)
         except Exception:
             self.failed_op = str(func)
             raise
-        flat_out, _ = tree_flatten(out)
+        flat_out = _flat(out, [])
         out_refs, allocates = [], []
         for t, alias in zip(flat_out, _return_aliases(func, flat_out)):
             if not isinstance(t, torch.Tensor):
@@ -162,8 +161,8 @@ class _Recorder(TorchDispatchMode):
             OpRecord(
                 index=len(self.ops),
                 func=func,
-                args=tree_map(self._describe, args),
-                kwargs=tree_map(self._describe, kwargs),
+                args=_tree_map(self._describe, args),
+                kwargs=_tree_map(self._describe, kwargs),
                 inputs=in_refs,
                 outputs=out_refs,
                 module=self.stack[-1] if self.stack else "",
@@ -187,12 +186,34 @@ class _Recorder(TorchDispatchMode):
         layout = self.memo.get(key)
         if layout is None:
             out = func(*args, **kwargs)
-            self.memo[key] = tree_map(_layout_of, out)
+            self.memo[key] = _tree_map(_layout_of, out)
             return out
-        return tree_map(_from_layout, layout)
+        return _tree_map(_from_layout, layout)
 
     def _describe(self, x: Any) -> Any:
         return self.ref(x) if isinstance(x, torch.Tensor) else x
+
+
+def _flat(tree: Any, out: list) -> list:
+    """Flatten aten arguments (nested lists / tuples / dicts); much cheaper
+    than pytree on the hot path."""
+    if isinstance(tree, (list, tuple)):
+        for x in tree:
+            _flat(x, out)
+    elif isinstance(tree, dict):
+        for x in tree.values():
+            _flat(x, out)
+    else:
+        out.append(tree)
+    return out
+
+
+def _tree_map(fn, tree: Any) -> Any:
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_tree_map(fn, x) for x in tree) if not hasattr(tree, "_fields") else type(tree)(*(_tree_map(fn, x) for x in tree))
+    if isinstance(tree, dict):
+        return {k: _tree_map(fn, v) for k, v in tree.items()}
+    return fn(tree)
 
 
 @dataclass(frozen=True)
@@ -314,12 +335,12 @@ def run_trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str 
         call.outputs = [rec.ref(t) for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
 
     flags = {m: m.training for m in model.modules()}
-    replacements = _tensors_on(model, dev)
     handles = [
         torch.nn.modules.module.register_module_forward_pre_hook(pre_hook),
         torch.nn.modules.module.register_module_forward_hook(post_hook),
     ]
     try:
+        replacements = _tensors_on(model, dev)
         model.eval()
         x = torch.zeros(input_shape, dtype=dtype, device=dev) if dev.type != "meta" else torch.empty(input_shape, dtype=dtype, device=dev)
         input_ref = rec.register(x)
@@ -409,7 +430,9 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
         try:
             trace = run_trace(cpu_model, shape, "cpu")
         except _RunFailure as cpu_failure:
-            raise ModelRunError(cpu_failure.describe(source.name, shape)) from None
+            on_meta = any(t.is_meta for t in itertools.chain(cpu_model.parameters(), cpu_model.buffers()))
+            failure = meta_failure if on_meta else cpu_failure  # a meta-only model cannot run on CPU at all
+            raise ModelRunError(failure.describe(source.name, shape)) from None
         reason = str(meta_failure.err).strip().splitlines()[0][:160] if str(meta_failure.err).strip() else type(meta_failure.err).__name__
         trace.notes.append(f"The forward pass cannot run on the meta device ({reason}); it was traced on CPU with real tensors instead.")
         return trace, cpu_model

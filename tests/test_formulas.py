@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -195,6 +195,7 @@ def flop_counter_madds(module, shape) -> int:
 )
 def test_conv_property(cin_g, cout_g, groups, k, stride, dilation, size, bias, transposed):
     cin, cout = cin_g * groups, cout_g * groups
+    assume(transposed or size >= dilation * (k - 1) + 1)  # the kernel must fit the input
     cls = nn.ConvTranspose2d if transposed else nn.Conv2d
     with torch.device("meta"):
         conv = cls(cin, cout, k, stride=stride, dilation=dilation, groups=groups, bias=bias)

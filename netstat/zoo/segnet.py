@@ -20,7 +20,6 @@ sizes (45 -> 22 -> 45 at 360x480) come back exactly.
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from netstat.zoo._blocks import ConvBNAct
@@ -164,7 +163,3 @@ def deconvnet(num_classes: int = 21) -> DeconvNet:
 )
 def segnet(num_classes: int = 11) -> SegNet:
     return SegNet(num_classes)
-
-
-# F is re-exported for callers that unpool functionally.
-__all__ = ["DeconvNet", "SegNet", "UnpoolStage", "run_encoder", "vgg16_bn_encoder", "F"]
