@@ -56,8 +56,8 @@ QUANTITIES: dict[str, str] = {
     "madds": "multiply-accumulates of conv, matmul / linear and attention",
     "flops": "floating-point operations (2 x MAdds + everything else; see netstat.formulas)",
     "output_shape": "shape of every output tensor",
-    "rf": "receptive field of the final feature, per axis (H, W), in input pixels",
-    "rf_stride": "effective stride of the final feature, per axis",
+    "rf": "receptive field of the final feature (the output if spatial, else the last spatial feature), per axis, in input pixels",
+    "rf_stride": "effective stride (jump) of that feature, per axis, in input pixels",
     "peak_activation_bytes": "most bytes held at once by live activations (input included)",
     "memory_access_bytes": "bytes read + written per op, summed; views cost 0",
 }
@@ -103,17 +103,29 @@ def _has_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def select(patterns: Sequence[str], input_size: tuple[int, ...] | None = None) -> list[Selected]:
-    """The models the patterns name, sorted and without duplicates; a pattern
-    that names nothing is a UsageError."""
+def select(patterns: Sequence[str], input_size: tuple[int, ...] | None = None, may_be_empty: Callable[[str], bool] | None = None) -> list[Selected]:
+    """The models the patterns name, sorted and without duplicates. A pattern
+    that names nothing is a UsageError, unless `may_be_empty(pattern)` (a
+    pattern that matches baseline entries whose models are gone: they are
+    then reported as removed)."""
     chosen: dict[str, Selected] = {}
     for pattern in patterns:
-        found = _select_one(pattern, input_size)
-        if not found:
+        allowed = may_be_empty is not None and may_be_empty(pattern)
+        try:
+            found = _select_one(pattern, input_size)
+        except UsageError:
+            if not allowed:
+                raise
+            found = []
+        if not found and not allowed:
             raise UsageError(f"No model matches '{pattern}'.", hint="Run 'netstat list' for the zoo, or check the module path.")
         for item in found:
             chosen.setdefault(item.name, item)
     return [chosen[k] for k in sorted(chosen)]
+
+
+def _in_baseline(doc: dict[str, Any]) -> Callable[[str], bool]:
+    return lambda pattern: any(matches(k, pattern) for k in doc.get("models", {}))
 
 
 def _select_one(pattern: str, input_size: tuple[int, ...] | None) -> list[Selected]:
@@ -211,42 +223,39 @@ def _factory_input(factory: Any, input_size: tuple[int, ...] | None) -> tuple[in
 # ---------------------------------------------------------------------------
 
 
-def final_rf(trace) -> dict[str, Any] | None:
-    """{'rf': [h, w] | 'global', 'rf_stride': [h, w]} of the final feature from
-    netstat.receptive, or None while that module is not available."""
+def _receptive():
+    """netstat.receptive, or None where it is not available."""
     try:
-        from netstat import receptive
+        return importlib.import_module("netstat.receptive")
     except ModuleNotFoundError as err:
-        if err.name in ("netstat.receptive",):
+        if err.name == "netstat.receptive":
             return None
         raise
-    analyze = getattr(receptive, "analyze", None)
-    if analyze is None:
-        return None
-    final = analyze(trace).final
-    if final is None:
-        return None
-    rf = _attr(final, "rf", "size")
-    stride = _attr(final, "stride", "jump")
-    if rf is None and _attr(final, "global", "global_", "is_global"):
-        rf = "global"
-    return {"rf": _plain(rf), "rf_stride": _plain(stride)}
 
 
-def _attr(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
+def final_rf(trace) -> dict[str, Any] | None:
+    """RF and effective stride of the final feature, per axis: the model
+    output's when it is spatial (segmentation), else the last spatial feature
+    before the global pooling / flatten (VGG-16: 212, stride 32).
+    {'rf': 'global', 'rf_stride': None} when no module output is spatial;
+    None when netstat.receptive is not available."""
+    receptive = _receptive()
+    if receptive is None:
+        return None
+    result = receptive.analyze(trace)
+    state = result.final.rf if result.final is not None else None
+    if state is None or state.is_global:
+        spatial = [(call.end_op, -i, layer.rf) for i, (call, layer) in enumerate(zip(trace.modules, result.layers)) if layer.rf is not None and not layer.rf.is_global and layer.rf.axes]
+        state = max(spatial, key=lambda t: t[:2])[2] if spatial else None
+    if state is None:
+        return {"rf": "global", "rf_stride": None}
+    return {"rf": [receptive.number(a.size) for a in state.axes], "rf_stride": [receptive.number(a.jump) for a in state.axes]}
 
 
 def _plain(value: Any) -> Any:
-    """JSON-friendly: tuples to lists, integral floats to ints."""
+    """JSON-friendly: tuples to lists."""
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     return value
 
 
@@ -340,11 +349,24 @@ def atomic_write(path: str | Path, write: Callable[[IO], Any], binary: bool = Fa
         raise
 
 
+def dumps(value: Any, indent: int = 0) -> str:
+    """Deterministic, diff-friendly JSON: objects one key per line, lists of
+    plain values (shapes) on one line."""
+    pad = "  " * (indent + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {dumps(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(value, (list, tuple)) and any(isinstance(v, dict) and v for v in value):
+        items = [pad + dumps(v, indent + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
 def write_json(path: str | Path, doc: Any) -> None:
-    """Deterministic JSON (2-space indent, trailing newline), written atomically."""
+    """Deterministic JSON (see `dumps`), written atomically."""
 
     def write(handle: IO) -> None:
-        json.dump(doc, handle, indent=2, ensure_ascii=False)
+        handle.write(dumps(doc))
         handle.write("\n")
 
     atomic_write(path, write)
@@ -410,7 +432,8 @@ class CheckResult:
     errors: dict[str, str] = field(default_factory=dict)
     baseline_versions: dict[str, Any] = field(default_factory=dict)
     current_versions: dict[str, Any] = field(default_factory=dict)
-    updated: bool = False
+    updating: bool = False  # an --update run (written or refused)
+    updated: bool = False  # the baseline was written
 
     @property
     def ok(self) -> bool:
@@ -429,6 +452,7 @@ class CheckResult:
         return {
             "baseline": self.baseline_path,
             "ok": self.ok,
+            "updating": self.updating,
             "updated": self.updated,
             "checked": len(self.checked),
             "unchanged": len(self.unchanged),
@@ -473,7 +497,7 @@ def check(baseline_path: str | Path = DEFAULT_BASELINE, models: str | Sequence[s
     no `models`, the selection stored in the baseline (else the whole zoo)."""
     doc = load_baseline(baseline_path)
     patterns = parse_patterns(models) if models is not None else list(doc.get("selection") or [ALL_ZOO])
-    entries, errors = measure_all(select(patterns, input_size), progress)
+    entries, errors = measure_all(select(patterns, input_size, _in_baseline(doc)), progress)
     return compare(doc, entries, patterns, errors, str(baseline_path))
 
 
@@ -486,8 +510,9 @@ def update(baseline_path: str | Path = DEFAULT_BASELINE, models: str | Sequence[
     doc = load_baseline(path) if path.exists() else {"models": {}, "selection": []}
     stored = list(doc.get("selection") or [])
     patterns = parse_patterns(models) if models is not None else (stored or [ALL_ZOO])
-    entries, errors = measure_all(select(patterns, input_size), progress)
+    entries, errors = measure_all(select(patterns, input_size, _in_baseline(doc)), progress)
     result = compare(doc, entries, patterns, errors, str(path))
+    result.updating = True
     if errors:
         return result
     kept = {k: v for k, v in doc.get("models", {}).items() if k not in entries and k not in result.removed}

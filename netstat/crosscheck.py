@@ -59,15 +59,15 @@ OP_CLASSES: dict[str, str] = {
     "norm": "normalisation",
     "activation": "activation",
     "softmax": "softmax",
-    "maxpool": "max pooling",
-    "avgpool": "average pooling",
-    "gap": "adaptive / global average pooling",
-    "reduction": "other reductions",
-    "elementwise": "element-wise arithmetic",
-    "interp": "interpolation (linear, bilinear, bicubic)",
-    "nearest": "nearest upsampling",
+    "maxpool": "max pool",
+    "avgpool": "avg pool",
+    "gap": "global / adaptive avg pool",
+    "reduction": "reductions",
+    "elementwise": "element-wise",
+    "interp": "interpolation",
+    "nearest": "nearest upsample",
     "movement": "data movement",
-    "uncounted": "uncounted by netstat",
+    "uncounted": "uncounted",
     "other": "other",
 }
 
@@ -258,12 +258,11 @@ CONVENTIONS = {
     "flop_counter": "2 per multiply-add of conv, matmul and attention; nothing else",
 }
 
-# Why a peer differs from netstat, per op class. `{peer}` is filled in; the
-# numbers of the row are shown beside the text.
+# Why a peer differs from netstat, per op class (classes not listed: `_IGNORED`).
 _WHY: dict[str, dict[str, str]] = {
     "fvcore": {
-        "conv": "fvcore counts 1 per multiply-add, no bias; netstat 2 FLOPs per MAdd + bias adds",
-        "matmul": "fvcore counts 1 per multiply-add, no bias; netstat 2 FLOPs per MAdd + bias adds",
+        "conv": "fvcore counts 1 per multiply-add and no bias; netstat 2 per MAdd + bias adds",
+        "matmul": "fvcore counts 1 per multiply-add and no bias; netstat 2 per MAdd + bias adds",
         "attention": "fvcore has no rule for attention ops (counted 0)",
         "norm": "both count inference batch norm as 2 per element (fvcore 1 without affine); layer / group norm: fvcore 5, netstat 8",
         "gap": "fvcore counts adaptive_avg_pool2d as 1 per input element but ignores .mean(); netstat sums the windows",
@@ -271,8 +270,8 @@ _WHY: dict[str, dict[str, str]] = {
         "nearest": "fvcore counts nearest upsampling (2-D) as 1 per output; netstat counts it as data movement (0)",
     },
     "thop": {
-        "conv": "thop counts 1 per multiply-add of nn.Conv modules, no bias (functional convs unseen); netstat 2 per MAdd + bias",
-        "matmul": "thop counts nn.Linear as in_features x outputs, no bias; torch.matmul / bmm in forward code are unseen",
+        "conv": "thop counts 1 per multiply-add of nn.Conv modules and no bias (F.conv2d unseen); netstat 2 per MAdd + bias adds",
+        "matmul": "thop counts nn.Linear as in_features x outputs and no bias; torch.matmul / bmm in forward code are unseen; netstat 2 per MAdd + bias adds",
         "attention": "thop has no rule for attention (counted 0)",
         "norm": "thop counts affine norm layers as 4 per element (2 without affine); netstat 2 for inference batch norm, 8 for layer / group norm",
         "activation": "thop counts activations as 0 (ReLU, ReLU6, LeakyReLU) or has no rule for them (SiLU, Hardswish, Sigmoid, ...); F.relu unseen",
@@ -284,13 +283,13 @@ _WHY: dict[str, dict[str, str]] = {
         "elementwise": "functional ops (x + identity, x * scale) are invisible to thop's module hooks",
     },
     "flop_counter": {
-        "conv": "flop_counter counts 2 per multiply-add, no bias; netstat adds the bias adds",
-        "matmul": "flop_counter counts 2 per multiply-add of mm / addmm / bmm, no bias; netstat adds the bias adds",
+        "conv": "flop_counter counts 2 per multiply-add and no bias; netstat adds the bias adds",
+        "matmul": "flop_counter counts 2 per multiply-add of mm / addmm / bmm and no bias; netstat adds the bias adds",
         "attention": "flop_counter counts 2 per multiply-add of the attention kernels it has a rule for (not the CPU flash kernel); netstat adds scaling and softmax",
     },
 }
 _IGNORED = {
-    "fvcore": "fvcore ignores {label}",
+    "fvcore": "fvcore has no rule for {label} (counted 0)",
     "thop": "thop counts {label} as 0 or cannot see it",
     "flop_counter": "flop_counter counts only convolution, matmul and attention",
 }
@@ -311,6 +310,13 @@ def why(term: Term) -> str:
     """One line: why netstat and the peer differ on this op class (with a
     warning when the peer counted what its rule does not predict)."""
     text = "0 for both" if term.netstat_flops == 0 and term.peer == 0 else rule_text(term.peer_name, term.op_class)
+    extra = term.netstat_flops - 2 * term.netstat_madds  # bias adds (conv, linear); scaling and softmax (attention)
+    what = "scaling and softmax" if term.op_class == "attention" else "bias adds"
+    if term.explained and term.op_class in ("conv", "matmul", "attention") and term.netstat_madds:
+        if term.peer == term.netstat_madds:
+            text += f": {term.netstat_madds:,} for the second FLOP of every MAdd" + (f" + {extra:,} {what}" if extra else "")
+        elif term.peer == 2 * term.netstat_madds and extra:
+            text += f": {extra:,} {what}"
     if not term.explained:
         text += f"; UNEXPLAINED: the rule predicts {term.predicted:,}, {term.peer_name} counted {term.peer:,}"
     return text
@@ -628,11 +634,13 @@ def explain(peer: PeerResult, classes: dict[str, ClassStat], predicted: dict[str
 def crosscheck(model: Any, input_size: tuple[int, ...] | None = None, peers=PEERS) -> CrossCheck:
     """netstat's params, MAdds and FLOPs next to fvcore, thop and
     torch.utils.flop_counter, with the per-op-class explanation of every
-    difference. `model` is a zoo name, a spec string or an nn.Module (left
-    unmodified)."""
-    from netstat.spec import resolve
+    difference. `model` is a zoo name, a spec string, an nn.Module (left
+    unmodified) or a netstat.spec.ModelSource."""
+    from netstat.spec import ModelSource, resolve
 
-    source = resolve(model, input_size)
+    source = model if isinstance(model, ModelSource) else resolve(model, input_size)
+    if input_size is not None:
+        source.input_shape = tuple(input_size)
     trace, built = trace_model(source, "meta")
     prof = build_profile(source.name, source.input_shape, trace, built)
     classes, predicted = _netstat_side(trace, prof.op_costs, built)

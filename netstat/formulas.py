@@ -221,6 +221,10 @@ FLOPS_PER_ELEMENT: dict[str, int] = {
     "mish": 6,  # softplus (exp, add, log), tanh, multiply ... (x * tanh(softplus(x)))
     "softplus": 3,  # exp, add, log
     "gelu": 5,  # erf form: divide by sqrt 2, erf, add 1, multiply x, halve (tanh form below)
+    # comparisons and rounding (a comparison is one FLOP, as in max / clamp)
+    "eq": 1, "ne": 1, "gt": 1, "ge": 1, "lt": 1, "le": 1, "floor": 1, "ceil": 1, "round": 1,
+    "trunc": 1, "frac": 1, "sign": 1, "log2": 1, "log10": 1, "log1p": 1, "expm1": 1, "exp2": 1,
+    "remainder": 1, "fmod": 1, "atan2": 1,
     "_softmax": SOFTMAX_FLOPS,
     "_log_softmax": SOFTMAX_FLOPS,  # max, subtract, exp, sum, log-subtract
     "softmax": SOFTMAX_FLOPS,
@@ -351,6 +355,11 @@ DATA_MOVEMENT = (
     "fill_", "zero_", "arange", "scalar_tensor", "lift_fresh", "lift_fresh_copy", "_local_scalar_dense",
     # inference dropout and no-ops
     "dropout", "native_dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout",
+    # boolean / integer logic and selection (detectors' post-processing): no float arithmetic
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "logical_and", "logical_or",
+    "logical_not", "logical_xor", "nonzero", "_unique2", "unique_dim", "unique_consecutive",
+    "index_put", "index_put_", "masked_select", "scatter", "scatter_", "argmax", "argmin", "sort",
+    "topk", "argsort", "meshgrid", "bucketize", "searchsorted",
 )
 
 
@@ -359,6 +368,47 @@ def _zero(**_) -> Cost:
 
 
 formula(*_ops(*DATA_MOVEMENT))(_zero)
+
+
+@formula(*_ops("linalg_vector_norm", "norm"))
+def vector_norm(self: Shape, out: Sequence[Shape] = (), **_) -> Cost:
+    """p = 2: a square and an add per input element, a square root per output."""
+    return Cost(0, 2 * numel(self) + numel(out[0]))
+
+
+# ---------------------------------------------------------------------------
+# Ops of other libraries, keyed by qualified name so that nothing imports them.
+# ---------------------------------------------------------------------------
+
+NAMED_FORMULAS: dict[str, Callable[..., Cost]] = {}
+IOU_FLOPS = 13  # 2 max, 2 min, 2 subtract, 2 clamp, multiply; add, subtract, divide; compare
+ROI_BILINEAR_FLOPS = 7  # a bilinear sample: 4 taps, 4 multiplies and 3 adds
+
+
+def named_formula(*names: str) -> Callable[[Callable[..., Cost]], Callable[..., Cost]]:
+    def wrap(fn: Callable[..., Cost]) -> Callable[..., Cost]:
+        for name in names:
+            NAMED_FORMULAS[name] = fn
+        return fn
+
+    return wrap
+
+
+@named_formula("torchvision::nms")
+def nms(dets: Shape, **_) -> Cost:
+    """Upper bound: each of the n(n - 1)/2 box pairs compared once (the kernel
+    skips boxes already suppressed, which depends on the values)."""
+    n = dets[0]
+    return Cost(0, IOU_FLOPS * n * (n - 1) // 2)
+
+
+@named_formula("torchvision::roi_align", "torchvision::_roi_align")
+def roi_align(sampling_ratio: int = -1, out: Sequence[Shape] = (), **_) -> Cost:
+    """Each output bin averages s x s bilinear samples (7 FLOPs each, plus the
+    sum and divide). With sampling_ratio <= 0 the grid depends on each RoI's
+    size (a value): counted as 2 x 2, what torchvision's detectors use."""
+    s = sampling_ratio if sampling_ratio > 0 else 2
+    return Cost(0, numel(out[0]) * s * s * (ROI_BILINEAR_FLOPS + 1))
 
 
 def bind(func, args: tuple, kwargs: dict) -> dict:
@@ -372,7 +422,8 @@ def bind(func, args: tuple, kwargs: dict) -> dict:
 def cost_of(func, args: tuple, kwargs: dict, out_shapes: Sequence[Shape]) -> Cost | None:
     """Cost of one recorded op (tensors already replaced by shapes), or None
     when the op has no formula (it is then reported as uncounted)."""
-    fn = FORMULAS.get(func.overloadpacket)
+    packet = func.overloadpacket
+    fn = FORMULAS.get(packet) or NAMED_FORMULAS.get(packet._qualified_op_name)
     if fn is None:
         return None
     return fn(**bind(func, args, kwargs), out=list(out_shapes))

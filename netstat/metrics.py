@@ -392,4 +392,6 @@ def profile(model: Any, input_size: tuple[int, ...] | None = None, device: str =
 
     source = resolve(model, input_size)
     trace, built = trace_model(source, device)
-    return build_profile(source.name, source.input_shape, trace, built)
+    result = build_profile(source.name, source.input_shape, trace, built)
+    result.notes = source.notes + result.notes
+    return result

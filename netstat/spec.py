@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,6 +34,7 @@ class ModelSource:
     factory: Callable[[], Any] | None = None  # builds a fresh model (current default device applies)
     module: Any = None  # a user's own instance: profiled as is, never modified
     zoo_name: str | None = None
+    notes: list[str] = field(default_factory=list)  # said with the profile (stderr / JSON)
 
     @property
     def owned(self) -> bool:
@@ -91,11 +92,27 @@ def _from_hub_package(package: str, name: str) -> ModelSource:
         available = set(tvm.list_models())
         if name not in available:
             raise UsageError(f"torchvision has no model '{name}'.", hint=_closest(name, available))
+        detection = name in tvm.list_models(module=tvm.detection)
+        # R-CNN-style detectors resize to min_size (800): set it to the input's size instead.
+        resizable = detection and not name.startswith("ssd")
+        source = ModelSource(name=f"torchvision:{name}", input_shape=_TORCHVISION_INPUTS.get(name, DEFAULT_INPUT))
+        if resizable:
+            source.input_shape = (1, 3, 800, 800)
+            source.notes.append("torchvision detector: min_size / max_size follow the input so that its transform does not resize it.")
+        elif detection:
+            size = 320 if name.startswith("ssdlite") else 300
+            source.input_shape = (1, 3, size, size)
+            source.notes.append(f"torchvision {name} resizes every input to {size}x{size} before its backbone runs.")
 
         def factory():
-            return tvm.get_model(name, weights=None, **_torchvision_no_download_kwargs(name))
+            kwargs = _torchvision_no_download_kwargs(name)
+            if resizable:
+                h, w = source.input_shape[-2:]
+                kwargs.update(min_size=min(h, w), max_size=max(h, w))
+            return tvm.get_model(name, weights=None, **kwargs)
 
-        shape = _TORCHVISION_INPUTS.get(name, DEFAULT_INPUT)
+        source.factory = factory
+        return source
     else:
         import timm
 
@@ -108,7 +125,7 @@ def _from_hub_package(package: str, name: str) -> ModelSource:
         cfg = timm.get_pretrained_cfg(name)
         size = getattr(cfg, "input_size", None) if cfg is not None else None
         shape = (1, *size) if size else DEFAULT_INPUT
-    return ModelSource(name=f"{package}:{name}", input_shape=shape, factory=factory)
+        return ModelSource(name=f"timm:{name}", input_shape=shape, factory=factory)
 
 
 def _torchvision_no_download_kwargs(name: str) -> dict[str, Any]:

@@ -426,7 +426,11 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
     except _RunFailure as meta_failure:
         if device != "meta":
             raise ModelRunError(meta_failure.describe(source.name, shape)) from None
-        cpu_model = source.build("cpu") if source.owned else model
+        # Real values now matter (detectors keep the proposals that score
+        # highest): seed the random weights, without touching the caller's RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            cpu_model = source.build("cpu") if source.owned else model
         try:
             trace = run_trace(cpu_model, shape, "cpu")
         except _RunFailure as cpu_failure:

@@ -325,6 +325,11 @@ def test_benchmark_module_without_input_shape():
         nb.benchmark(tiny_net(), **FAST)
 
 
+def test_compare_latency_for_compare_command():
+    out = nb.compare_latency([tiny_net(), tiny_net()], (1, 3, 8, 8), threads=1, **FAST)
+    assert len(out) == 2 and all(o["median"] > 0 and o["n"] >= 1 for o in out)
+
+
 # --------------------------------------------------------------------------- CLI
 
 runner = CliRunner()

@@ -76,3 +76,35 @@ def test_published_numbers(spec):
     if pub.madds is not None:
         got = flop_counter_madds(model, spec.input_shape)
         assert abs(got - pub.madds) <= pub.rtol_madds * pub.madds, f"MAdds {got:,} vs paper {pub.madds:,.0f}"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_netstat_counts_equal_independent_tools(spec):
+    """netstat's own trace against FlopCounterMode (MAdds) and fvcore (params)."""
+    from fvcore.nn import parameter_count
+
+    import netstat
+
+    p = netstat.profile(spec.name)
+    model = get_model(spec.name, device="meta")
+    assert p.uncounted_ops == {}
+    assert p.notes == [] and p.device == "meta"
+    assert p.totals["madds"] == flop_counter_madds(model, spec.input_shape)
+    assert p.totals["params"] == parameter_count(model)[""]
+
+
+# Nets whose classifier flattens a fixed-size feature map into a Linear layer:
+# only the batch size can change.
+FIXED_INPUT = {"lenet5", "fractalnet", "yolo_v1", "zfnet"}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_second_input_size(spec):
+    import netstat
+
+    n, c, h, w = spec.input_shape
+    shape = (2, c, h, w) if spec.name in FIXED_INPUT else (2, c, h + 32, w + 32)
+    p = netstat.profile(spec.name, input_size=shape)
+    assert p.totals["madds"] == flop_counter_madds(get_model(spec.name, device="meta"), shape)
+    if spec.name in FIXED_INPUT:
+        assert p.totals["madds"] == 2 * netstat.profile(spec.name).totals["madds"]

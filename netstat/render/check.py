@@ -33,7 +33,11 @@ def _signed(n: int | float | None) -> str:
 
 
 def _pct(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"{x * 100:+.{digits}f}%"
+    if x is None:
+        return "-"
+    if x and abs(x * 100) < 10**-digits:  # a tiny change must not read as 0.00%
+        return f"{x * 100:+.1e}%"
+    return f"{x * 100:+.{digits}f}%"
 
 
 def rf_cell(rf: Any, stride: Any = None) -> str:
@@ -56,14 +60,16 @@ def rf_cell(rf: Any, stride: Any = None) -> str:
 
 def check_tables(result) -> list[Table]:
     """Summary, drift, added / removed models and errors of a CheckResult."""
-    title = ("Baseline update" if result.updated else "Baseline check") + f" · {result.baseline_path}"
+    title = ("Baseline update" if result.updating else "Baseline check") + f" · {result.baseline_path}"
     summary = Table(
         title=title,
         columns=[Column("checked"), Column("unchanged"), Column("drifted"), Column("added"), Column("removed"), Column("errors"), Column("result", "left")],
     )
     if result.updated:
-        verdict = "baseline written" + ("" if result.ok else " (changes above)")
-    elif result.errors and not result.ok and not (result.drift or result.added or result.removed):
+        verdict = "written" if result.ok else "written: changes below"
+    elif result.updating:
+        verdict = "NOT written: models could not be measured"
+    elif result.errors and not (result.drift or result.added or result.removed):
         verdict = "FAILED: models could not be measured"
     else:
         verdict = "ok: no drift" if result.ok else "DRIFT"
@@ -73,15 +79,16 @@ def check_tables(result) -> list[Table]:
     for key, label in (("torch_version", "torch"), ("netstat_version", "netstat")):
         if old.get(key) and old.get(key) != new.get(key):
             summary.footer.append(f"[yellow]Note:[/] the baseline was made with {label} {old[key]}; this is {label} {new[key]}.")
-    if result.updated and result.errors:
-        summary.footer.append("[red]The baseline was not written: some models could not be measured.[/]")
-    elif not result.updated and not result.ok:
-        summary.footer.append("If the change is intended, update the baseline in the same change: netstat check --update")
+    if not result.updating and not result.ok:
+        from netstat.check import DEFAULT_BASELINE
+
+        where = "" if result.baseline_path == str(DEFAULT_BASELINE) else f" --baseline {result.baseline_path}"
+        summary.footer.append(f"If the change is intended, update the baseline in the same change: netstat check{where} --update")
     tables = [summary]
 
     if result.drift:
         drift = Table(
-            title="Changed" if result.updated else "Drift",
+            title="Changed" if result.updating else "Drift",
             columns=[Column("model", "left"), Column("quantity", "left"), Column("baseline"), Column("now"), Column("delta"), Column("change")],
         )
         previous = None
@@ -111,50 +118,70 @@ def check_tables(result) -> list[Table]:
     return tables
 
 
-def papers_tables(result) -> list[Table]:
-    """Ours against each paper's published params and MAdds."""
+def _short(n: float | None) -> str:
+    """Three significant digits: 61.1M, 714M, 4.09G."""
+    if n is None:
+        return "-"
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= factor:
+            value = n / factor
+            return (f"{value:.3g}" if value < 1000 else f"{value:.0f}") + suffix
+    return f"{n:.3g}"
+
+
+def papers_tables(result, sources: bool = False) -> list[Table]:
+    """Ours against each paper's published params and MAdds, one row per
+    model; `sources` adds a table of sources and notes (for Markdown)."""
     table = Table(
         title="Papers check",
         columns=[
             Column("model", "left"),
-            Column("quantity", "left"),
-            Column("paper"),
-            Column("ours"),
-            Column("deviation"),
-            Column("tolerance"),
-            Column("result", "left"),
-            Column("source", "left"),
-            Column("note", "left"),
+            Column("params\npaper"),
+            Column("\nours"),
+            Column("\nΔ"),
+            Column("MAdds\npaper"),
+            Column("\nours"),
+            Column("\nΔ"),
+            Column("\nresult", "left"),
         ],
     )
-    previous = None
-    for i, r in enumerate(result.rows):
-        last = i + 1 == len(result.rows) or result.rows[i + 1].model != r.model
+    by_model: dict[str, dict[str, Any]] = {}
+    for r in result.rows:
+        by_model.setdefault(r.model, {})[r.quantity] = r
+
+    def cells(r) -> list[str]:
+        if r is None:
+            return ["-", "-", "-"]
+        dev = f"{r.deviation * 100:+.1f}%"
+        return [_short(r.paper), _short(r.ours), dev if r.ok else f"{dev} (±{r.rtol * 100:g}%)"]
+
+    for model, rows in by_model.items():
+        params, madds = rows.get("params"), rows.get("madds")
+        ok = all(r.ok for r in rows.values())
         table.add_row(
-            [
-                r.model if r.model != previous else "",
-                "MAdds" if r.quantity == "madds" else r.quantity,
-                human(r.paper),
-                human(r.ours),
-                _pct(r.deviation, 1),
-                f"±{r.rtol * 100:g}%",
-                "ok" if r.ok else "OUT",
-                r.source,
-                r.note,
-            ],
-            raw=[r.model, r.quantity, r.paper, r.ours, r.deviation, r.rtol, r.ok, r.source, r.note],
-            end_section=last,
+            [model] + cells(params) + cells(madds) + ["ok" if ok else "OUT"],
+            raw=[model]
+            + [getattr(params, k, None) for k in ("paper", "ours", "deviation")]
+            + [getattr(madds, k, None) for k in ("paper", "ours", "deviation")]
+            + [ok],
         )
-        previous = r.model
-    failed = len(result.failed)
-    models = len({r.model for r in result.rows})
+    failed = result.failed
     table.footer.append(
-        f"{models} models with published numbers, {len(result.rows)} numbers: "
-        + ("all within tolerance." if not failed else f"[red]{failed} outside tolerance.[/]")
+        f"{len(by_model)} models with published numbers, {len(result.rows)} numbers: "
+        + ("all within tolerance (default ±2%; looser ones say why in the spec's note)." if not failed else f"[red]{len(failed)} outside tolerance.[/]")
     )
+    for r in failed:
+        table.footer.append(f"[red]{r.model}[/] {r.quantity}: {r.deviation * 100:+.2f}% vs ±{r.rtol * 100:g}% ({r.source}). {r.note}".rstrip())
     if result.without_numbers:
         table.footer.append(f"No published params / MAdds: {', '.join(result.without_numbers)}.")
     tables = [table]
+    if sources:
+        detail = Table(title="Sources and notes", columns=[Column("model", "left"), Column("source", "left"), Column("tolerance", "left"), Column("note", "left")])
+        for model, rows in by_model.items():
+            first = next(iter(rows.values()))
+            tol = ", ".join(f"{'MAdds' if q == 'madds' else q} ±{r.rtol * 100:g}%" for q, r in rows.items())
+            detail.add_row([model, first.source, tol, first.note or ""])
+        tables.append(detail)
     if result.errors:
         errors = Table(title="Could not be measured", columns=[Column("model", "left"), Column("error", "left")])
         for name, message in sorted(result.errors.items()):
@@ -174,56 +201,56 @@ def _peer_status(peer) -> str:
     return peer.message or peer.status
 
 
-def crosscheck_tables(result) -> list[Table]:
-    """Totals of netstat and the peers, then, per peer, the op-class terms
-    that make up netstat FLOPs minus the peer's total."""
+def crosscheck_tables(result, exact: bool = False) -> list[Table]:
+    """Totals of netstat and the peers; the op-class breakdown of every
+    tool's count; and why each class differs, peer by peer (the differences
+    add up to netstat FLOPs minus the peer's total). `exact` prints every
+    count in full instead of three significant digits."""
     from netstat.crosscheck import CONVENTIONS, why
 
     totals = Table(
         title=f"Cross-check · {result.model} · {shape_str(result.input_shape)}",
-        columns=[Column("tool", "left"), Column("total"), Column("exact"), Column("params"), Column("counts", "left"), Column("status", "left")],
+        columns=[Column("tool", "left"), Column("total"), Column("exact"), Column("params"), Column("status", "left")],
     )
-    totals.add_row(["netstat MAdds", human(result.madds), grouped(result.madds), grouped(result.params), "multiply-adds of conv, matmul, attention", "ok"],
-                   raw=["netstat_madds", result.madds, result.madds, result.params, "", "ok"])
-    totals.add_row(["netstat FLOPs", human(result.flops), grouped(result.flops), grouped(result.params), "2 x MAdds + bias, norm, activation, pooling, element-wise", "ok"],
-                   raw=["netstat_flops", result.flops, result.flops, result.params, "", "ok"], end_section=True)
+    totals.add_row(["netstat MAdds", human(result.madds), grouped(result.madds), grouped(result.params), "ok"], raw=["netstat_madds", result.madds, result.madds, result.params, "ok"])
+    totals.add_row(["netstat FLOPs", human(result.flops), grouped(result.flops), grouped(result.params), "ok"], raw=["netstat_flops", result.flops, result.flops, result.params, "ok"], end_section=True)
     for peer in result.peers:
-        totals.add_row(
-            [peer.name, human(peer.total), grouped(peer.total), grouped(peer.params) if peer.name != "flop_counter" else "-", CONVENTIONS[peer.name], _peer_status(peer)],
-            raw=[peer.name, peer.total, peer.total, peer.params, CONVENTIONS[peer.name], peer.status if peer.ok else peer.message],
-        )
+        params = grouped(peer.params) if peer.name != "flop_counter" else "-"
+        totals.add_row([peer.name, human(peer.total), grouped(peer.total), params, _peer_status(peer)], raw=[peer.name, peer.total, peer.total, peer.params, peer.status if peer.ok else peer.message])
+    totals.footer.append("netstat MAdds: multiply-adds of conv, matmul, attention. netstat FLOPs: 2 x MAdds + bias, norm, activation, pooling, element-wise, softmax, interpolation.")
+    for peer in result.peers:
+        totals.footer.append(f"{peer.name}: {CONVENTIONS[peer.name]}.")
     for peer in result.peers:
         if peer.ok and peer.params is not None and peer.params != result.params:
-            totals.footer.append(
-                f"{peer.name} counts {peer.params:,} parameters, netstat {result.params:,}: "
-                + ("thop counts only leaf modules it has a rule for, and only those that ran." if peer.name == "thop" else "it de-duplicates differently.")
-            )
+            reason = "it counts only leaf modules it has a rule for, and only those that ran" if peer.name == "thop" else "it de-duplicates shared tensors differently"
+            totals.footer.append(f"{peer.name} counts {peer.params:,} parameters, netstat {result.params:,}: {reason}.")
     for note in result.notes:
         totals.footer.append(f"[yellow]Note:[/] {note}")
-    tables = [totals]
+    tables = [totals, crosscheck_compact_table(result, exact=exact, title="By op class: netstat's MAdds and FLOPs, each tool's count")]
 
+    reasons = Table(
+        title="Why they differ (netstat FLOPs − the tool's count, by op class)",
+        columns=[Column("op class", "left"), Column("tool", "left"), Column("difference"), Column("why", "left")],
+    )
     for peer in result.peers:
         if not peer.ok:
             continue
-        diff = result.flops - peer.total
-        table = Table(
-            title=f"netstat FLOPs − {peer.name} = {diff:+,}: the difference by op class",
-            columns=[Column("op class", "left"), Column("netstat FLOPs"), Column(peer.name), Column("difference"), Column("why", "left")],
-        )
-        terms = [t for t in peer.terms if t.netstat_flops or t.peer or t.predicted]
-        for t in terms:
-            table.add_row(
-                [t.label + ("" if t.explained else " ⚠"), grouped(t.netstat_flops), grouped(t.peer), _signed(t.difference), why(t)],
-                raw=[t.op_class, t.netstat_flops, t.peer, t.difference, why(t)],
+        terms = [t for t in peer.terms if t.difference or not t.explained]
+        for i, t in enumerate(terms):
+            reasons.add_row(
+                [t.label + ("" if t.explained else " ⚠"), peer.name, _signed(t.difference) if exact else _short_signed(t.difference), why(t)],
+                raw=[t.op_class, peer.name, t.difference, why(t)],
+                end_section=i + 1 == len(terms),
             )
-        if table.rows:
-            table.section_ends.add(len(table.rows) - 1)
-        table.add_row(["total", grouped(result.flops), grouped(peer.total), _signed(sum(t.difference for t in peer.terms)), "the differences add up to netstat FLOPs − " + peer.name],
-                      raw=["total", result.flops, peer.total, sum(t.difference for t in peer.terms), ""])
         if peer.unexplained:
-            table.footer.append(f"[yellow]{peer.unexplained:,} of {peer.name}'s count is not predicted by its documented rules (rows marked ⚠).[/]")
-        tables.append(table)
+            reasons.footer.append(f"[yellow]{peer.unexplained:,} of {peer.name}'s count is not predicted by its documented rules (rows marked ⚠).[/]")
+    if reasons.rows:
+        tables.append(reasons)
     return tables
+
+
+def _short_signed(n: int) -> str:
+    return "0" if n == 0 else ("+" if n > 0 else "-") + _short(abs(n))
 
 
 def crosscheck_summary_table(results: Sequence[Any]) -> Table:
@@ -251,28 +278,30 @@ def crosscheck_summary_table(results: Sequence[Any]) -> Table:
     return table
 
 
-def crosscheck_compact_table(result) -> Table:
-    """One model's op classes: netstat FLOPs and every peer's count, then the
-    differences, in one table (for the report)."""
+def crosscheck_compact_table(result, exact: bool = True, title: str | None = None) -> Table:
+    """One model's op classes: netstat's MAdds and FLOPs and every peer's
+    count, then the totals and netstat FLOPs minus each peer's total."""
     from netstat.crosscheck import OP_CLASSES
 
+    fmt = grouped if exact else _short
     ok = [p for p in result.peers if p.ok]
-    title = f"{result.model} · {shape_str(result.input_shape)}"
-    table = Table(title=title, columns=[Column("op class", "left"), Column("netstat MAdds"), Column("netstat FLOPs")] + [Column(p.name) for p in ok])
-    keys = [k for k in OP_CLASSES if k in result.classes or any(p.by_class.get(k) for p in ok)]
-    for key in keys:
+    table = Table(
+        title=title or f"{result.model} · {shape_str(result.input_shape)}",
+        columns=[Column("op class", "left"), Column("MAdds"), Column("FLOPs")] + [Column(p.name) for p in ok],
+    )
+    for key in OP_CLASSES:
         stat = result.classes.get(key)
-        cells = [OP_CLASSES[key], grouped(stat.madds if stat else 0), grouped(stat.flops if stat else 0)]
-        for p in ok:
-            term = next((t for t in p.terms if t.op_class == key), None)
-            mark = "" if term is None or term.explained else " ⚠"
-            cells.append(grouped(p.by_class.get(key, 0)) + mark)
-        if any(c not in ("0",) for c in cells[1:]):
-            table.add_row(cells)
+        counts = [p.by_class.get(key, 0) for p in ok]
+        if not (stat and (stat.madds or stat.flops)) and not any(counts):
+            continue
+        marks = ["" if all(t.explained for t in p.terms if t.op_class == key) else " ⚠" for p in ok]
+        cells = [OP_CLASSES[key], fmt(stat.madds if stat else 0), fmt(stat.flops if stat else 0)]
+        table.add_row(cells + [fmt(c) + m for c, m in zip(counts, marks)], raw=[key, stat.madds if stat else 0, stat.flops if stat else 0] + counts)
     if table.rows:
         table.section_ends.add(len(table.rows) - 1)
-    table.add_row(["total", grouped(result.madds), grouped(result.flops)] + [grouped(p.total) for p in ok])
-    table.add_row(["netstat FLOPs − peer", "", ""] + [_signed(result.flops - p.total) for p in ok])
+    table.add_row(["total", fmt(result.madds), fmt(result.flops)] + [fmt(p.total) for p in ok], raw=["total", result.madds, result.flops] + [p.total for p in ok])
+    diffs = [result.flops - p.total for p in ok]
+    table.add_row(["FLOPs − tool", "", ""] + [_signed(d) if exact else _short_signed(d) for d in diffs], raw=["difference", None, None] + diffs)
     for p in result.peers:
         if not p.ok:
             table.footer.append(f"{p.name}: {p.message}")

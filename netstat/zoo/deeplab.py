@@ -345,7 +345,7 @@ def deeplabv3_resnet50(num_classes: int = 21, aux_loss: bool = True) -> SimpleSe
         params=11_029_328,
         madds=10.452e9,
     ),
-    note=_TV_AUX + " (11.02 M); backbone output stride 16 (dilated last stage)",
+    note=_TV_AUX + " (11.03 M); backbone output stride 16 (dilated last stage)",
 )
 def deeplabv3_mobilenet_v3_large(num_classes: int = 21, aux_loss: bool = True) -> SimpleSegmentationModel:
     return _deeplabv3_mobilenet_v3_large(num_classes, aux_loss)

@@ -121,6 +121,19 @@ def center_crop(x: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
     return crop(x, (h, w), ((x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2))
 
 
+class TappedSequential(nn.Sequential):
+    """A Sequential that also returns the outputs of its max pools (the
+    taps skip connections read), in order."""
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        taps: list[Tensor] = []
+        for layer in self:
+            x = layer(x)
+            if isinstance(layer, nn.MaxPool2d):
+                taps.append(x)
+        return x, taps
+
+
 # ---------------------------------------------------------------------------
 # FCN-VGG16 (the paper's nets).
 # ---------------------------------------------------------------------------
@@ -163,7 +176,7 @@ class FCNVGG(nn.Module):
     def __init__(self, cfg: FCNConfig, num_classes: int = 21) -> None:
         super().__init__()
         self.cfg = cfg
-        features = make_vgg_layers(VGG_CFGS["D"])
+        features = TappedSequential(*make_vgg_layers(VGG_CFGS["D"]))
         features[0].padding = (100, 100)  # conv1_1: pad 100, so that any input survives fc6's 7x7
         for m in features:
             if isinstance(m, nn.MaxPool2d):
@@ -186,11 +199,7 @@ class FCNVGG(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         size = x.shape[-2:]
-        pools: list[Tensor] = []
-        for layer in self.features:
-            x = layer(x)
-            if isinstance(layer, nn.MaxPool2d):
-                pools.append(x)
+        x, pools = self.features(x)
         x = self.score_fr(self.fc(x))
         names = {4: "upscore2", 3: "upscore_pool4"}
         for pool, offset in self.cfg.skips:

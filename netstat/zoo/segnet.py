@@ -38,27 +38,32 @@ SEGNET_DECODER: tuple[tuple[int, ...], ...] = ((512, 512, 512), (512, 512, 256),
 DECONVNET_FC = (7, 4096)  # fc6 kernel and width; fc7 is 1x1 with the same width
 
 
-def vgg16_bn_encoder() -> nn.Sequential:
-    """VGG-16 convs with batch norm; the pools also return their argmax
-    indices (the "switches" the decoder unpools with)."""
-    features = make_vgg_layers(VGG_CFGS["D"], batch_norm=True)
-    for m in features:
-        if isinstance(m, nn.MaxPool2d):
-            m.return_indices = True
-    return features
+class SwitchEncoder(nn.Sequential):
+    """A conv trunk whose max pools return their argmax indices (the
+    "switches"); `forward` returns the features and, per pool, its indices and
+    input size. Same indices as the Sequential it wraps."""
+
+    def __init__(self, features: nn.Sequential) -> None:
+        super().__init__(*features)
+        for m in self:
+            if isinstance(m, nn.MaxPool2d):
+                m.return_indices = True
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[tuple[Tensor, tuple[int, int]]]]:
+        switches: list[tuple[Tensor, tuple[int, int]]] = []
+        for layer in self:
+            if isinstance(layer, nn.MaxPool2d):
+                size = (int(x.shape[-2]), int(x.shape[-1]))
+                x, indices = layer(x)
+                switches.append((indices, size))
+            else:
+                x = layer(x)
+        return x, switches
 
 
-def run_encoder(features: nn.Sequential, x: Tensor) -> tuple[Tensor, list[tuple[Tensor, tuple[int, int]]]]:
-    """Run the encoder, keeping each pool's indices and input size."""
-    switches: list[tuple[Tensor, tuple[int, int]]] = []
-    for layer in features:
-        if isinstance(layer, nn.MaxPool2d):
-            size = (int(x.shape[-2]), int(x.shape[-1]))
-            x, indices = layer(x)
-            switches.append((indices, size))
-        else:
-            x = layer(x)
-    return x, switches
+def vgg16_bn_encoder() -> SwitchEncoder:
+    """VGG-16 convs with batch norm, pools returning their switches."""
+    return SwitchEncoder(make_vgg_layers(VGG_CFGS["D"], batch_norm=True))
 
 
 def _deconv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, padding: int = 0) -> nn.Sequential:
@@ -82,22 +87,30 @@ class UnpoolStage(nn.Module):
         return self.layers(self.unpool(x, indices, output_size=size))
 
 
-def _decoder(widths: tuple[tuple[int, ...], ...], make_layer) -> nn.ModuleList:
-    stages = []
-    in_channels = widths[0][0]
-    for stage in widths:
-        layers = []
-        for out in stage:
-            layers.append(make_layer(in_channels, out))
-            in_channels = out
-        stages.append(UnpoolStage(layers))
-    return nn.ModuleList(stages)
+class UnpoolDecoder(nn.Module):
+    """`stage5` ... `stage1` (UnpoolStages, deepest first), each unpooling
+    with the switches of the matching encoder pool; `widths` as the tables."""
+
+    def __init__(self, widths: tuple[tuple[int, ...], ...], make_layer) -> None:
+        super().__init__()
+        in_channels = widths[0][0]
+        for i, stage in enumerate(widths):
+            layers = []
+            for out in stage:
+                layers.append(make_layer(in_channels, out))
+                in_channels = out
+            self.add_module(f"stage{len(widths) - i}", UnpoolStage(layers))
+
+    def forward(self, x: Tensor, switches: list[tuple[Tensor, tuple[int, int]]]) -> Tensor:
+        for stage, (indices, size) in zip(self.children(), reversed(switches)):
+            x = stage(x, indices, size)
+        return x
 
 
 class DeconvNet(nn.Module):
     """`features` (VGG-16-BN with switches), `fc` (fc6, fc7 with BN, ReLU),
-    `deconv_fc6`, `decoder` (five UnpoolStages of 3x3 transposed convs with
-    BN, ReLU), `score` (1x1 transposed conv to classes)."""
+    `deconv_fc6`, `decoder` (UnpoolDecoder: five stages of 3x3 transposed
+    convs with BN, ReLU), `score` (1x1 transposed conv to classes)."""
 
     def __init__(self, num_classes: int = 21) -> None:
         super().__init__()
@@ -105,32 +118,29 @@ class DeconvNet(nn.Module):
         self.features = vgg16_bn_encoder()
         self.fc = nn.Sequential(ConvBNAct(512, width, k, padding=0, bias=True), ConvBNAct(width, width, 1, bias=True))
         self.deconv_fc6 = _deconv_bn_relu(width, DECONVNET_DECODER[0][0], k)
-        self.decoder = _decoder(DECONVNET_DECODER, lambda cin, cout: _deconv_bn_relu(cin, cout, 3, padding=1))
+        self.decoder = UnpoolDecoder(DECONVNET_DECODER, lambda cin, cout: _deconv_bn_relu(cin, cout, 3, padding=1))
         self.score = nn.ConvTranspose2d(DECONVNET_DECODER[-1][-1], num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        x, switches = run_encoder(self.features, x)
+        x, switches = self.features(x)
         x = self.deconv_fc6(self.fc(x))
-        for stage, (indices, size) in zip(self.decoder, reversed(switches)):
-            x = stage(x, indices, size)
-        return self.score(x)
+        return self.score(self.decoder(x, switches))
 
 
 class SegNet(nn.Module):
-    """`features` (VGG-16-BN with switches), `decoder` (five UnpoolStages of
-    3x3 conv, BN, ReLU), `classifier` (3x3 conv to classes, conv1_1_D)."""
+    """`features` (VGG-16-BN with switches), `decoder` (UnpoolDecoder: five
+    stages of 3x3 conv, BN, ReLU), `classifier` (3x3 conv to classes,
+    conv1_1_D)."""
 
     def __init__(self, num_classes: int = 11) -> None:
         super().__init__()
         self.features = vgg16_bn_encoder()
-        self.decoder = _decoder(SEGNET_DECODER, lambda cin, cout: ConvBNAct(cin, cout, 3, bias=True))
+        self.decoder = UnpoolDecoder(SEGNET_DECODER, lambda cin, cout: ConvBNAct(cin, cout, 3, bias=True))
         self.classifier = nn.Conv2d(SEGNET_DECODER[-1][-1], num_classes, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        x, switches = run_encoder(self.features, x)
-        for stage, (indices, size) in zip(self.decoder, reversed(switches)):
-            x = stage(x, indices, size)
-        return self.classifier(x)
+        x, switches = self.features(x)
+        return self.classifier(self.decoder(x, switches))
 
 
 @register_model(

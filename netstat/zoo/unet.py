@@ -40,9 +40,10 @@ class DoubleConv(nn.Sequential):
 
 
 class UNet(nn.Module):
-    """`down` (DoubleConvs of the contracting path), `pool`, `dropout`, `up`
-    (2x2 up-convolutions), `dec` (DoubleConvs of the expansive path), `head`
-    (1x1 conv to classes)."""
+    """`down1` ... `down5` (DoubleConvs of the contracting path, a 2x2 max
+    pool before each but the first), `dropout`, `up1` ... `up4` (2x2 up-
+    convolutions) each followed by crop-and-concatenate and `dec1` ... `dec4`
+    (DoubleConvs of the expansive path), `head` (1x1 conv to classes)."""
 
     def __init__(
         self,
@@ -52,31 +53,30 @@ class UNet(nn.Module):
         widths: tuple[int, ...] = UNET_WIDTHS,
     ) -> None:
         super().__init__()
-        self.down = nn.ModuleList()
-        for width in widths:
-            self.down.append(DoubleConv(in_channels, width, padding))
+        self.levels = len(widths)
+        for i, width in enumerate(widths, 1):
+            if i > 1:
+                self.add_module(f"pool{i - 1}", nn.MaxPool2d(2, 2))
+            self.add_module(f"down{i}", DoubleConv(in_channels, width, padding))
             in_channels = width
-        self.pool = nn.MaxPool2d(2, 2)
         self.dropout = nn.Dropout(UNET_DROPOUT)
-        self.up = nn.ModuleList()
-        self.dec = nn.ModuleList()
-        for width in reversed(widths[:-1]):
-            self.up.append(nn.ConvTranspose2d(in_channels, width, kernel_size=2, stride=2))
-            self.dec.append(DoubleConv(2 * width, width, padding))
+        for i, width in enumerate(reversed(widths[:-1]), 1):
+            self.add_module(f"up{i}", nn.ConvTranspose2d(in_channels, width, kernel_size=2, stride=2))
+            self.add_module(f"dec{i}", DoubleConv(2 * width, width, padding))
             in_channels = width
         self.head = nn.Conv2d(in_channels, num_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         skips: list[Tensor] = []
-        for i, block in enumerate(self.down):
-            if i:
-                x = self.pool(x)
-            x = block(x)
+        for i in range(1, self.levels + 1):
+            if i > 1:
+                x = getattr(self, f"pool{i - 1}")(x)
+            x = getattr(self, f"down{i}")(x)
             skips.append(x)
         x = self.dropout(skips.pop())
-        for up, dec in zip(self.up, self.dec):
-            x = up(x)
-            x = dec(torch.cat([center_crop(skips.pop(), x.shape[-2:]), x], dim=1))
+        for i in range(1, self.levels):
+            x = getattr(self, f"up{i}")(x)
+            x = getattr(self, f"dec{i}")(torch.cat([center_crop(skips.pop(), x.shape[-2:]), x], dim=1))
         return self.head(x)
 
 

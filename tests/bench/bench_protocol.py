@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ROOT / "reports"
@@ -54,11 +54,57 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+# --------------------------------------------------------------------------- a shared machine
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat", encoding="utf-8") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def _own_cpu_s() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class OtherLoad:
+    """Cores kept busy by other processes while the block ran: the machine's
+    busy time (/proc/stat) minus this process's and its children's."""
+
+    def __enter__(self) -> "OtherLoad":
+        self._busy, self._own, self._t = _cpu_jiffies()[0], _own_cpu_s(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = (_cpu_jiffies()[0] - self._busy) / hz
+        wall = time.perf_counter() - self._t
+        self.cores = max(0.0, (busy - (_own_cpu_s() - self._own)) / wall) if wall > 0 else 0.0
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> dict[str, float]:
+    """Wait (at most max_wait s) until other processes use under `threshold`
+    cores over a one-second window; returns what was seen."""
+    t0 = time.perf_counter()
+    while True:
+        with OtherLoad() as load:
+            time.sleep(1.0)
+        if load.cores < threshold or time.perf_counter() - t0 >= max_wait:
+            return {"waited_s": round(time.perf_counter() - t0, 1), "other_cores_before": round(load.cores, 2)}
+
+
 # --------------------------------------------------------------------------- CPU measurements
 
 
-def timer_agreement(rounds: int, seconds: float) -> dict[str, Any]:
-    """netstat vs torch.utils.benchmark on one model object, interleaved."""
+def timer_agreement(rounds: int, seconds: float, max_wait: float) -> dict[str, Any]:
+    """netstat vs torch.utils.benchmark on one model object, interleaved
+    A-B / B-A so that a drift in the machine's load hits both alike."""
     import torch
     from torch.utils.benchmark import Timer
 
@@ -68,15 +114,28 @@ def timer_agreement(rounds: int, seconds: float) -> dict[str, Any]:
     torch.set_num_threads(1)
     model = get_model(TIMER_MODEL)
     x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(0))
-    out = []
-    for i in range(rounds):
+
+    def run_netstat():
         (r,) = benchmark(model, (1, 3, 224, 224), threads=1, min_time=seconds, max_time=4 * seconds, costs=False)
+        return r
+
+    def run_timer():
         with torch.inference_mode():
-            m = Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=1).blocked_autorange(
+            return Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=1).blocked_autorange(
                 min_run_time=seconds
             )
+
+    out = []
+    for i in range(rounds):
+        quiet = wait_for_quiet(max_wait)
+        with OtherLoad() as load:
+            if i % 2 == 0:
+                r, m = run_netstat(), run_timer()
+            else:
+                m, r = run_timer(), run_netstat()
         row = {
             "round": i + 1,
+            "order": "netstat, Timer" if i % 2 == 0 else "Timer, netstat",
             "netstat_median_ms": r.stats.median / 1e6,
             "netstat_n": r.stats.n,
             "netstat_iqr_rel": r.stats.iqr_rel,
@@ -85,28 +144,33 @@ def timer_agreement(rounds: int, seconds: float) -> dict[str, Any]:
             "timer_blocks": len(m.times),
             "timer_number_per_run": m.number_per_run,
             "timer_iqr_rel": m.iqr / m.median,
+            "other_cores": round(load.cores, 2),
+            **quiet,
         }
         row["diff_rel"] = row["netstat_median_ms"] / row["timer_median_ms"] - 1
-        log(f"timer round {i + 1}: netstat {row['netstat_median_ms']:.3f} ms, Timer {row['timer_median_ms']:.3f} ms")
+        log(f"timer round {i + 1}: netstat {row['netstat_median_ms']:.3f} ms, Timer {row['timer_median_ms']:.3f} ms, "
+            f"other load {load.cores:.2f} cores")
         out.append(row)
     med = lambda key: sorted(o[key] for o in out)[len(out) // 2]  # noqa: E731
-    summary = {"netstat_median_ms": med("netstat_median_ms"), "timer_median_ms": med("timer_median_ms")}
-    summary["diff_rel"] = summary["netstat_median_ms"] / summary["timer_median_ms"] - 1
+    summary = {"netstat_median_ms": med("netstat_median_ms"), "timer_median_ms": med("timer_median_ms"),
+               "diff_rel": med("diff_rel")}
     summary["pass"] = abs(summary["diff_rel"]) <= 0.03
     return {"model": TIMER_MODEL, "batch": 1, "threads": 1, "seconds": seconds, "rounds": out, "summary": summary,
             "env": r.env}
 
 
-def separate_processes(count: int) -> dict[str, Any]:
+def separate_processes(count: int, max_wait: float) -> dict[str, Any]:
     """`netstat bench` in `count` fresh processes, one after the other."""
     medians = []
     for i in range(count):
         cmd = [sys.executable, "-m", "netstat", "bench", TIMER_MODEL, "--threads", "1", "--format", "json", "--no-progress"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+        quiet = wait_for_quiet(max_wait)
+        with OtherLoad() as load:
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=True)
         res = json.loads(proc.stdout)["results"][0]
         medians.append({"median_ms": res["latency_ms"]["median"], "n": res["latency_ms"]["n"],
                         "iqr_ms": res["latency_ms"]["iqr"], "stop": res["measurement"]["stop_reason"],
-                        "load_average": res["env"]["load_average"]})
+                        "other_cores": round(load.cores, 2), **quiet})
         log(f"process {i + 1}: {medians[-1]['median_ms']:.3f} ms")
     values = [m["median_ms"] for m in medians]
     spread = (max(values) - min(values)) / min(values)
@@ -139,7 +203,7 @@ def harness_overhead(latency_ms: float) -> dict[str, Any]:
     }
 
 
-def trio(quick: bool) -> dict[str, Any]:
+def trio(quick: bool, max_wait: float) -> dict[str, Any]:
     """The numbers behind `compare ... --bench`, at 1 and 2 threads, batch 1 and 16."""
     from netstat.bench import benchmark
 
@@ -150,8 +214,12 @@ def trio(quick: bool) -> dict[str, Any]:
         ("batch 1, all cores", dict(roofline=True)),
         ("batch 16, all cores", dict(batches=[16])),
     ]:
-        log(f"trio: {label}")
-        runs[label] = [r.to_dict() for r in benchmark(TRIO, **kwargs, **times)]
+        quiet = wait_for_quiet(max_wait)
+        log(f"trio: {label} ({quiet})")
+        with OtherLoad() as load:
+            runs[label] = [r.to_dict() for r in benchmark(TRIO, **kwargs, **times)]
+        for r in runs[label]:
+            r["other_cores"] = round(load.cores, 2)
     log("trio: netstat compare --bench")
     proc = subprocess.run(
         [sys.executable, "-m", "netstat", "compare", *TRIO, "--bench", "--format", "md"],
@@ -160,14 +228,23 @@ def trio(quick: bool) -> dict[str, Any]:
     return {"runs": runs, "compare_md": proc.stdout, "compare_rc": proc.returncode, "compare_stderr": proc.stderr[-2000:]}
 
 
-def run_cpu(quick: bool) -> None:
-    seconds = 0.5 if quick else 3.0
-    data: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": quick}
-    data["timer"] = timer_agreement(rounds=1 if quick else 3, seconds=seconds)
-    data["processes"] = separate_processes(3)
-    data["overhead"] = harness_overhead(data["timer"]["summary"]["netstat_median_ms"])
-    data["trio"] = trio(quick)
-    write_atomic(REPORTS / "bench_cpu.json", json.dumps(data, indent=1, default=str) + "\n")
+CPU_PARTS = ("timer", "processes", "overhead", "trio")
+
+
+def run_cpu(quick: bool, max_wait: float, parts: Sequence[str] = CPU_PARTS) -> None:
+    """Measure `parts` and merge them into reports/bench_cpu.json (the others kept)."""
+    path = REPORTS / "bench_cpu.json"
+    data: dict[str, Any] = json.loads(path.read_text()) if path.exists() and set(parts) != set(CPU_PARTS) else {}
+    data.update({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": quick, "max_wait_s": max_wait})
+    if "timer" in parts:
+        data["timer"] = timer_agreement(rounds=1 if quick else 7, seconds=0.5 if quick else 1.5, max_wait=max_wait)
+    if "processes" in parts:
+        data["processes"] = separate_processes(3, max_wait)
+    if "overhead" in parts:
+        data["overhead"] = harness_overhead(data["timer"]["summary"]["netstat_median_ms"])
+    if "trio" in parts:
+        data["trio"] = trio(quick, max_wait)
+    write_atomic(path, json.dumps(data, indent=1, default=str) + "\n")
     render()
 
 
@@ -308,28 +385,29 @@ def _cpu_sections(data: dict[str, Any]) -> list[str]:
         f"Same `{t['model']}` object, batch 1, 1 thread, one process; netstat's protocol and "
         f"`Timer(...).blocked_autorange(min_run_time={t['seconds']})` interleaved, {len(t['rounds'])} round(s).",
         "",
-        "| round | netstat median ms | n | IQR/median | stop | Timer median ms | blocks x calls | Timer IQR/median | difference |",
-        "| --: | --: | --: | --: | :-- | --: | --: | --: | --: |",
+        "| round | order | netstat median ms | n | IQR/median | stop | Timer median ms | blocks x calls | Timer IQR/median | difference | other load (cores) |",
+        "| --: | :-- | --: | --: | --: | :-- | --: | --: | --: | --: | --: |",
     ]
     for r in t["rounds"]:
-        lines.append(f"| {r['round']} | {r['netstat_median_ms']:.3f} | {r['netstat_n']} | {r['netstat_iqr_rel']:.1%} | "
+        lines.append(f"| {r['round']} | {r['order']} | {r['netstat_median_ms']:.3f} | {r['netstat_n']} | {r['netstat_iqr_rel']:.1%} | "
                      f"{r['netstat_stop']} | {r['timer_median_ms']:.3f} | {r['timer_blocks']} x {r['timer_number_per_run']} | "
-                     f"{r['timer_iqr_rel']:.1%} | {r['diff_rel']:+.2%} |")
+                     f"{r['timer_iqr_rel']:.1%} | {r['diff_rel']:+.2%} | {r['other_cores']:.2f} |")
     lines += [
         "",
-        f"Median over rounds: netstat {s['netstat_median_ms']:.3f} ms, Timer {s['timer_median_ms']:.3f} ms, "
-        f"difference {s['diff_rel']:+.2%} (limit ±3%): {ok(s['pass'])}.",
+        f"Median over rounds of the difference: {s['diff_rel']:+.2%} (limit ±3%): {ok(s['pass'])}. "
+        f"(Medians of the round medians: netstat {s['netstat_median_ms']:.3f} ms, Timer {s['timer_median_ms']:.3f} ms.) "
+        "'Other load' is the CPU time other processes used during the round, in cores, from /proc/stat; "
+        f"before each round the script waited up to {data.get('max_wait_s', 0):.0f} s for it to fall below 0.25 cores.",
         "",
         "### 2. Three separate processes",
         "",
         f"`netstat {p['command']}`, run three times one after the other:",
         "",
-        "| process | median ms | n | IQR ms | stop | load average at start |",
-        "| --: | --: | --: | --: | :-- | :-- |",
+        "| process | median ms | n | IQR ms | stop | other load (cores) |",
+        "| --: | --: | --: | --: | :-- | --: |",
     ]
     for i, r in enumerate(p["runs"], 1):
-        load = ", ".join(f"{v:.2f}" for v in r["load_average"] or [])
-        lines.append(f"| {i} | {r['median_ms']:.3f} | {r['n']} | {r['iqr_ms']:.3f} | {r['stop']} | {load} |")
+        lines.append(f"| {i} | {r['median_ms']:.3f} | {r['n']} | {r['iqr_ms']:.3f} | {r['stop']} | {r['other_cores']:.2f} |")
     lines += [
         "",
         f"Spread (max - min) / min = {p['spread_rel']:.2%} (limit 5%): {ok(p['pass'])}.",
@@ -347,7 +425,9 @@ def _cpu_sections(data: dict[str, Any]) -> list[str]:
     ]
     for label, results in tr["runs"].items():
         threads = results[0]["env"]["threads"] if results else "?"
-        lines += [f"**{label}** ({threads} thread(s), fp32, eager):", "", *_results_table(results), *_roofline_lines(results), ""]
+        other = results[0].get("other_cores") if results else None
+        lines += [f"**{label}** ({threads} thread(s), fp32, eager; other processes used {other} cores meanwhile):", "",
+                  *_results_table(results), *_roofline_lines(results), ""]
     if tr.get("compare_md"):
         lines += ["`netstat compare mobilenet_v2 shufflenet_v2_x1_0 mobilenet_v1 --bench --format md`:", "",
                   tr["compare_md"].strip(), ""]
@@ -402,9 +482,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny time budgets: checks the script, not the numbers")
     parser.add_argument("--out", type=Path, default=REPORTS, help="cuda: folder for the JSON")
     parser.add_argument("--device", default="cuda", help="cuda: device (cpu for a dry run of the script)")
+    parser.add_argument("--only", default=",".join(CPU_PARTS),
+                        help="cpu: comma-separated parts to measure again, merged into bench_cpu.json")
+    parser.add_argument("--max-wait", type=float, default=60.0,
+                        help="cpu: seconds to wait for other processes to go quiet before each measurement")
     args = parser.parse_args()
     if args.what == "cpu":
-        run_cpu(args.quick)
+        parts = [p.strip() for p in args.only.split(",") if p.strip()]
+        unknown = set(parts) - set(CPU_PARTS)
+        if unknown:
+            parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(CPU_PARTS)}")
+        run_cpu(args.quick, args.max_wait, parts)
     elif args.what == "cuda":
         run_cuda(args.out, args.device, args.quick)
     else:

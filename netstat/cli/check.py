@@ -1,0 +1,95 @@
+"""`netstat check` (baselines, papers) and `netstat report`: parse, call
+netstat.check / netstat.report, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from netstat.cli._app import app, check_format, parse_input_shape
+from netstat.errors import UsageError
+
+
+def _progress(what: str):
+    """A transient progress line on stderr (nothing when stderr is not a terminal)."""
+    from netstat.render import stderr_console
+
+    console = stderr_console()
+    status = console.status(what) if console.is_terminal else None
+
+    def update(index: int, total: int, name: str) -> None:
+        if status is None:
+            return
+        if index == 0:
+            status.start()
+        if index >= total:
+            status.stop()
+        else:
+            status.update(f"{what} {index + 1}/{total}: {name}")
+
+    return update
+
+
+@app.command()
+def check(
+    baseline: Path = typer.Option(Path("reports/baseline.json"), "--baseline", help="The baseline JSON to compare with (or to write with --update)."),
+    models: Optional[str] = typer.Option(
+        None, "--models", help="Comma-separated globs: 'resnet*', 'torchvision:vgg*', 'mypkg.models:*' (every public factory). Default: the baseline's own selection, else the whole zoo."
+    ),
+    update: bool = typer.Option(False, "--update", help="Rewrite the baseline (atomically) and show what changed."),
+    papers: bool = typer.Option(False, "--papers", help="Compare with each paper's published params and MAdds instead of the baseline."),
+    input_size: Optional[str] = typer.Option(None, "--input", help="Input for user factories without an input_shape attribute, e.g. 1,3,32,32."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json | md"),
+) -> None:
+    """Pin every count: compare the models with a baseline exactly (exit 1 on drift), or with the papers."""
+    from netstat import check as checking
+    from netstat.render import emit, note
+    from netstat.render.check import check_tables, papers_tables
+
+    fmt = check_format(fmt)
+    if fmt == "csv":
+        raise UsageError("check has no CSV output.", hint="Use --format table, json or md.")
+    if papers and update:
+        raise UsageError("--papers and --update cannot be combined.", hint="The papers' numbers are fixed; --update rewrites the baseline.")
+    shape = parse_input_shape(input_size)
+    if papers:
+        result = checking.papers(models, progress=_progress("Measuring"))
+        emit(papers_tables(result, sources=fmt == "md"), result.to_dict(), fmt)
+        if not result.ok:
+            raise typer.Exit(1)
+        return
+    if update:
+        result = checking.update(baseline, models, shape, progress=_progress("Measuring"))
+        emit(check_tables(result), result.to_dict(), fmt)
+        if not result.updated:
+            raise typer.Exit(1)
+        changes = len(result.drift) + len(result.added) + len(result.removed)
+        note(f"Baseline {baseline} written: {len(result.checked)} models, {changes} change{'s' if changes != 1 else ''}.")
+        return
+    result = checking.check(baseline, models, shape, progress=_progress("Measuring"))
+    emit(check_tables(result), result.to_dict(), fmt)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    out: Path = typer.Option(Path("reports"), "--out", help="Directory for zoo.md, zoo.json, crosscheck.md and the figures."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated globs (default: the whole zoo)."),
+    crosscheck: bool = typer.Option(True, "--crosscheck/--no-crosscheck", help="Run fvcore, thop and flop_counter on every model (real CPU forwards)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json | md"),
+) -> None:
+    """Regenerate the reports and figures (deterministic: the same files on every run)."""
+    from netstat import report as reporting
+    from netstat.render import Column, Table, emit
+
+    fmt = check_format(fmt)
+    result = reporting.build_report(out, models, crosscheck=crosscheck, progress=_progress("Reporting"))
+    table = Table(title=f"Reports · {out}", columns=[Column("file", "left"), Column("contents", "left")])
+    for path, what in result.files.items():
+        table.add_row([str(path), what])
+    for line in result.notes:
+        table.footer.append(f"[yellow]Note:[/] {line}")
+    emit([table], result.to_dict(), fmt)

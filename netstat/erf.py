@@ -1,0 +1,741 @@
+"""The receptive field measured by gradients: a check of the analytic RF, and
+the effective RF (DESIGN §4).
+
+Verification (`verify`)
+-----------------------
+A second, independent method: back-propagate from one output unit at the
+centre of a layer's output to the input of a *linearised* copy of the model,
+and read off the extent of the non-zero input gradient per axis. The copy is a
+deep copy (the user's model is never touched) on the CPU in float64, with
+
+* every weight a positive constant (1 / fan-in), every bias zero;
+* activations (ReLU, ReLU6, SiLU, sigmoid, tanh, hard-swish, ...), softmax and
+  normalisations (batch / group / layer / instance norm, LRN) replaced by the
+  identity: eval-mode BN is a per-channel affine map, and the analytic model
+  treats every normalisation's statistics as constants;
+* max pooling replaced by average pooling with the same window, adaptive max
+  pooling by adaptive average pooling, ``amax`` / ``max`` by ``mean``, and
+  max_unpool by nearest upsampling (where the analytic rule reads it);
+
+so every path from the input to the unit carries a positive gradient, and the
+non-zero extent is exactly the set of input pixels the unit can see. It must
+equal the analytic interval of that unit clipped to the input
+(``c + u j ± (r - 1)/2``), within the reported slack where upsampling makes
+the model an average, and the whole input for global layers.
+
+Spatial ops act on each axis separately, so each axis is checked on a *strip*:
+the input at full size along that axis and as thin as the model allows along
+the others (found by trying; the layer sizes along the checked axis must match
+the full-size trace). That makes ResNet-50 at 224 cost two thin forward passes
+and one thin backward pass per distinct layer output. A model that needs its
+full input (a flatten into a fixed-size linear layer) is checked at full size.
+
+Effective RF (`effective_rf`)
+-----------------------------
+Luo, Li, Urtasun & Zemel, "Understanding the Effective Receptive Field in Deep
+Convolutional Neural Networks" (NeurIPS 2016): the same gradient from the
+centre unit of a layer (by default the last spatial feature map), on the real
+network as randomly initialised, for a random normal input, averaged in
+absolute value over several seeds. It is summarised by the radius around the
+unit's centre that holds 50% and 95% of the gradient mass, beside the
+analytic RF; `netstat.render.rf.plot_erf` draws it as a heat map.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+from netstat.errors import ModelRunError, UsageError
+from netstat.receptive import RFResult, TensorRF, analyze, fmt_number, number
+
+# --------------------------------------------------------------------------- the linearised copy
+
+_IDENTITY = set(
+    """
+    relu relu_ relu6 hardtanh hardtanh_ sigmoid sigmoid_ tanh tanh_ silu silu_ gelu hardswish hardswish_ hardsigmoid
+    hardsigmoid_ leaky_relu leaky_relu_ elu elu_ selu selu_ celu celu_ mish mish_ softplus softsign tanhshrink
+    logsigmoid threshold threshold_ rrelu rrelu_ prelu clamp clamp_ clamp_min clamp_min_ clamp_max clamp_max_ clip
+    clip_ softmax log_softmax softmin batch_norm group_norm layer_norm instance_norm local_response_norm rms_norm
+    dropout dropout2d dropout3d feature_alpha_dropout alpha_dropout
+    """.split()
+)
+_MAX_POOL = {
+    "max_pool1d": 1, "max_pool2d": 2, "max_pool3d": 3, "_max_pool1d": 1, "_max_pool2d": 2, "_max_pool3d": 3,
+    "max_pool1d_with_indices": 1, "max_pool2d_with_indices": 2, "max_pool3d_with_indices": 3,
+}
+_ADAPTIVE_MAX = {
+    "adaptive_max_pool1d": 1, "adaptive_max_pool2d": 2, "adaptive_max_pool3d": 3, "_adaptive_max_pool1d": 1,
+    "_adaptive_max_pool2d": 2, "_adaptive_max_pool3d": 3, "adaptive_max_pool1d_with_indices": 1,
+    "adaptive_max_pool2d_with_indices": 2, "adaptive_max_pool3d_with_indices": 3,
+}
+_UNPOOL = {"max_unpool1d": 1, "max_unpool2d": 2, "max_unpool3d": 3}
+_POOL_ORDER = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+
+
+def _named(func, args, kwargs, order: tuple[str, ...]) -> dict[str, Any]:
+    out = None
+    try:
+        sig = inspect.signature(func)
+        if not any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in sig.parameters.values()):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            out = dict(bound.arguments)
+    except (TypeError, ValueError):
+        out = None
+    if out is None:
+        out = dict(zip(order, args))
+        out.update(kwargs)
+    if "input" not in out and "self" in out:
+        out["input"] = out["self"]
+    return out
+
+
+def _tuple(value, n: int) -> tuple:
+    if value is None:
+        return (None,) * n
+    if isinstance(value, (list, tuple)):
+        return tuple(value) * n if len(value) == 1 else tuple(value)
+    return (value,) * n
+
+
+class _Linearise(TorchFunctionMode):
+    """Identity activations / norms, average instead of max (see the module docstring)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in _IDENTITY:
+            x = args[0] if args else kwargs.get("input", kwargs.get("self"))
+            inplace = name.endswith("_") or kwargs.get("inplace") is True or any(a is True for a in args[1:])
+            return x if inplace else x.clone()
+        if name in _MAX_POOL:
+            return self._pool(func, args, kwargs, _MAX_POOL[name])
+        if name in _ADAPTIVE_MAX:
+            a = _named(func, args, kwargs, ("input", "output_size", "return_indices"))
+            n = _ADAPTIVE_MAX[name]
+            x = a["input"]
+            out = getattr(F, f"adaptive_avg_pool{n}d")(x, a["output_size"])
+            if a.get("return_indices") or name.endswith("with_indices"):
+                with torch.no_grad():
+                    idx = func(x.detach(), *args[1:], **kwargs)
+                return out, idx[1] if isinstance(idx, tuple) else idx
+            return out
+        if name in _UNPOOL:
+            return self._unpool(func, args, kwargs, _UNPOOL[name])
+        if name in ("amax", "max", "amin", "min", "maximum", "minimum", "fmax", "fmin"):
+            return self._extreme(func, name, args, kwargs)
+        return func(*args, **kwargs)
+
+    @staticmethod
+    def _pool(func, args, kwargs, n: int):
+        a = _named(func, args, kwargs, _POOL_ORDER)
+        x = a["input"]
+        kernel = _tuple(a["kernel_size"], n)
+        stride = _tuple(a.get("stride") or kernel, n)
+        padding = _tuple(a.get("padding", 0) or 0, n)
+        dilation = _tuple(a.get("dilation", 1) or 1, n)
+        if any(d != 1 for d in dilation):
+            return func(*args, **kwargs)  # no dilated average pooling; keep the max
+        out = getattr(F, f"avg_pool{n}d")(x, kernel, stride, padding, bool(a.get("ceil_mode")), True)
+        if a.get("return_indices") or func.__name__.endswith("with_indices"):
+            with torch.no_grad():
+                idx = getattr(F, f"max_pool{n}d")(x.detach(), kernel, stride, padding, dilation, bool(a.get("ceil_mode")), True)[1]
+            return out, idx
+        return out
+
+    @staticmethod
+    def _unpool(func, args, kwargs, n: int):
+        a = _named(func, args, kwargs, ("input", "indices", "kernel_size", "stride", "padding", "output_size"))
+        x = a["input"]
+        size = a.get("output_size")
+        if size is not None:
+            size = tuple(size)[-n:]
+        else:
+            kernel = _tuple(a["kernel_size"], n)
+            stride = _tuple(a.get("stride") or kernel, n)
+            padding = _tuple(a.get("padding", 0) or 0, n)
+            size = tuple((x.shape[-n + i] - 1) * stride[i] - 2 * padding[i] + kernel[i] for i in range(n))
+        return F.interpolate(x, size=size, mode="nearest")
+
+    @staticmethod
+    def _extreme(func, name, args, kwargs):
+        others = [a for a in args[1:] if isinstance(a, torch.Tensor)] + [v for v in kwargs.values() if isinstance(v, torch.Tensor)]
+        x = args[0] if args else kwargs.get("input", kwargs.get("self"))
+        if others:  # the binary maximum / minimum: the mean of both
+            return (x + others[0]) / 2
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+        keepdim = kwargs.get("keepdim", args[2] if len(args) > 2 else False)
+        if dim is None:
+            return x.mean() if name in ("amax", "amin", "max", "min") else func(*args, **kwargs)
+        mean = x.mean(dim, keepdim=bool(keepdim))
+        if name in ("amax", "amin"):
+            return mean
+        with torch.no_grad():
+            idx = func(x.detach(), *args[1:], **kwargs).indices
+        return torch.return_types.max((mean, idx)) if name == "max" else torch.return_types.min((mean, idx))
+
+
+def linearised(model: torch.nn.Module) -> torch.nn.Module:
+    """A linearised deep copy on the CPU in float64 (weights 1/fan-in, biases
+    0, BN running stats 0/1, eval mode). Use it under `_Linearise()`."""
+    m = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            p.requires_grad_(False)
+            leaf = name.rsplit(".", 1)[-1]
+            if p.ndim >= 2:
+                p.fill_(1.0 / max(1, p[0].numel()))
+            elif "bias" in leaf:
+                p.zero_()
+            else:
+                p.fill_(1.0)
+        for name, b in m.named_buffers():
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf == "running_mean":
+                b.zero_()
+            elif leaf == "running_var":
+                b.fill_(1.0)
+    return m
+
+
+# --------------------------------------------------------------------------- capture per module call
+
+
+class _Capture:
+    """Forward hooks on every module of a model we own: the first output
+    tensor of each call, keyed by (path, call number). The hook hands a
+    clone downstream so later in-place ops cannot change a captured value."""
+
+    def __init__(self, model: torch.nn.Module, clone: bool = True) -> None:
+        self.outputs: dict[tuple[str, int], torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.handles = []
+        for path, module in model.named_modules():
+            self.handles.append(module.register_forward_hook(self._hook(path, clone)))
+
+    def _hook(self, path: str, clone: bool):
+        def hook(module, inputs, output):
+            n = self.counts.get(path, 0)
+            self.counts[path] = n + 1
+            first = next((t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)), None)
+            if first is not None:
+                self.outputs[(path, n)] = first
+            if clone:
+                return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, output)
+            return None
+
+        return hook
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@dataclass
+class AxisCheck:
+    """One axis of one layer: analytic vs gradient extent (input pixels, inclusive)."""
+
+    expected: tuple | None  # (lo, hi) clipped to the input; None: no dependency
+    gradient: tuple | None
+    rf: Any  # analytic size (None when global)
+    slack: Any
+    clipped: bool
+    status: str  # ok / edge / misaligned / mismatch / n/a
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "expected": None if self.expected is None else [number(v) for v in self.expected],
+            "gradient": None if self.gradient is None else list(self.gradient),
+            "rf": number(self.rf),
+            "slack": number(self.slack),
+            "clipped": self.clipped,
+            "status": self.status,
+        }
+
+
+@dataclass
+class VerifyRow:
+    name: str
+    type: str
+    depth: int
+    is_leaf: bool
+    output_shape: tuple | None
+    axes: list[AxisCheck]
+
+    @property
+    def status(self) -> str:
+        order = ("mismatch", "misaligned", "edge", "ok", "n/a")
+        found = {a.status for a in self.axes}
+        return next((s for s in order if s in found), "n/a")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "depth": self.depth,
+            "is_leaf": self.is_leaf,
+            "output_shape": list(self.output_shape) if self.output_shape else None,
+            "status": self.status,
+            "axes": [a.to_dict() for a in self.axes],
+        }
+
+
+@dataclass
+class VerifyResult:
+    model: str
+    input_shape: tuple
+    mode: str  # "strips" or "full"
+    strip_shapes: list[tuple]
+    rows: list[VerifyRow]
+    seconds: float
+    analytic: RFResult = field(repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+    @property
+    def agree(self) -> bool:
+        """True when no layer disagrees (edge and misaligned rows are explained, not failures)."""
+        return all(r.status != "mismatch" for r in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": "1.0",
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "method": "gradient of one centre unit on a linearised copy (positive weights, identity activations, average pooling)",
+            "mode": self.mode,
+            "strip_shapes": [list(s) for s in self.strip_shapes],
+            "seconds": round(self.seconds, 3),
+            "agree": self.agree,
+            "counts": self.counts,
+            "layers": [r.to_dict() for r in self.rows],
+            "notes": self.notes,
+        }
+
+
+def _source_and_model(model_or_name: Any, input_size: tuple | None):
+    from netstat.spec import resolve
+
+    source = resolve(model_or_name, input_size)
+    if source.input_shape is None:
+        raise UsageError(f"'{source.name}' has no default input size.", hint="Give one with --input, e.g. --input 1,3,224,224.")
+    return source
+
+
+def _cpu_model(source) -> torch.nn.Module:
+    try:
+        return source.build("cpu")
+    except UsageError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a user factory that breaks
+        raise ModelRunError(f"Building '{source.name}' failed: {type(err).__name__}: {err}.") from None
+
+
+def _forward(model, x, capture_clone: bool = True):
+    cap = _Capture(model, clone=capture_clone)
+    try:
+        with _Linearise():
+            model(x)
+    finally:
+        cap.close()
+    return cap.outputs
+
+
+def _strip_shape(model, full: tuple, axis: int, analytic: RFResult) -> tuple | None:
+    """The thinnest input that is full along `axis` and runs with the same
+    layer sizes along it as the full-size trace."""
+    nsp = len(full) - 2
+    expected = _axis_sizes(analytic, axis)
+    tried = set()
+    for w in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+        shape = tuple(full[:2]) + tuple(full[2 + k] if k == axis else min(w, full[2 + k]) for k in range(nsp))
+        if shape in tried or shape == tuple(full):
+            continue
+        tried.add(shape)
+        try:
+            with torch.no_grad():
+                outs = _forward(model, torch.ones(shape, dtype=torch.float64), capture_clone=False)
+        except Exception:  # noqa: BLE001 - too thin for this model: try wider
+            continue
+        if _sizes_match(outs, expected, axis, analytic):
+            return shape
+    return None
+
+
+def _axis_sizes(analytic: RFResult, axis: int) -> dict[tuple[str, int], tuple]:
+    out = {}
+    for layer in analytic.layers:
+        if layer.rf is None or layer.output_shape is None:
+            continue
+        dims = [d for d, a in enumerate(layer.rf.dims) if a == axis]
+        out[(layer.name if layer.name != "(model)" else "", layer.call)] = tuple(layer.output_shape[d] for d in dims)
+    return out
+
+
+def _sizes_match(outs, expected, axis, analytic) -> bool:
+    for key, sizes in expected.items():
+        t = outs.get(key)
+        if t is None:
+            return False
+        layer_dims = _dims_of(analytic, key)
+        if layer_dims is None or len(t.shape) != len(layer_dims):
+            return False
+        got = tuple(t.shape[d] for d, a in enumerate(layer_dims) if a == axis)
+        if got != sizes:
+            return False
+    return True
+
+
+def _dims_of(analytic: RFResult, key) -> tuple | None:
+    for layer in analytic.layers:
+        if (layer.name if layer.name != "(model)" else "", layer.call) == key:
+            return layer.rf.dims if layer.rf is not None else None
+    return None
+
+
+def _extent(grad: torch.Tensor, dim: int) -> tuple[int, int] | None:
+    other = [d for d in range(grad.ndim) if d != dim]
+    line = grad.abs().sum(dim=other) if other else grad.abs()
+    nz = torch.nonzero(line > 0).flatten()
+    if nz.numel() == 0:
+        return None
+    return int(nz[0]), int(nz[-1])
+
+
+def _expected(st: TensorRF | None, axis: int, shape: tuple, n_in: int):
+    """(lo, hi) clipped to the input, unclipped interval, slack; None: no dependency."""
+    if st is None:
+        return None, None, 0
+    ax = st.axes[axis]
+    if ax.whole:
+        return (0, n_in - 1), None, 0
+    dims = [d for d, a in enumerate(st.dims) if a == axis]
+    unit = (shape[dims[0]] - 1) // 2 if dims else 0
+    lo, hi = ax.interval(unit)
+    return (max(lo, 0), min(hi, n_in - 1)), (lo, hi), ax.slack
+
+
+def _judge(st: TensorRF | None, expected, raw, slack, grad_extent, n_in: int) -> tuple[str, bool]:
+    if expected is None:
+        return ("ok" if grad_extent is None else "mismatch"), False
+    clipped = raw is not None and (raw[0] < 0 or raw[1] > n_in - 1)
+    if grad_extent is None:
+        return "mismatch", clipped
+    lo_ok = abs(grad_extent[0] - expected[0]) <= slack
+    hi_ok = abs(grad_extent[1] - expected[1]) <= slack
+    if lo_ok and hi_ok:
+        return "ok", clipped
+    inside = grad_extent[0] >= expected[0] - slack and grad_extent[1] <= expected[1] + slack
+    if clipped and inside:
+        return "edge", clipped  # the RF crosses the border, where strided layers skip the last pixels
+    if st is not None and st.misaligned:
+        return "misaligned", clipped
+    return "mismatch", clipped
+
+
+
+def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int]) -> list[dict[int, tuple | None]]:
+    """One forward and one backward for many probes: probe b reads batch
+    element b of its layer's output (eval-mode CNNs keep batch elements
+    apart), so one gradient holds every probe's extent."""
+    count = len(layers)
+    x = torch.ones((count,) + tuple(shape[1:]), dtype=torch.float64, requires_grad=True)
+    cap = _Capture(model)
+    try:
+        with _Linearise():
+            model(x)
+    except Exception as err:  # noqa: BLE001
+        raise ModelRunError(f"The linearised copy of {name} cannot run on {shape}: {type(err).__name__}: {err}.") from None
+    finally:
+        cap.close()
+    total, alone = None, []
+    for b, layer in enumerate(layers):
+        t = cap.outputs.get((layer.name if layer.name != "(model)" else "", layer.call))
+        st = layer.rf
+        if t is None or not t.is_floating_point() or not t.requires_grad:
+            continue
+        index = tuple(
+            (n - 1) // 2 if (st is not None and d < len(st.dims) and st.dims[d] is not None) else slice(None)
+            for d, n in enumerate(t.shape)
+        )
+        if t.ndim and t.shape[0] == count and index[0] == slice(None):
+            picked = t[(b,) + index[1:]].sum()
+            total = picked if total is None else total + picked
+        else:
+            alone.append((b, t[index].sum()))
+    out: list[dict[int, tuple | None]] = [{a: None for a in axes} for _ in layers]
+    if total is not None:
+        (grad,) = torch.autograd.grad(total, x, retain_graph=bool(alone))
+        for b in range(count):
+            for a in axes:
+                out[b][a] = _extent(grad[b], 1 + a)
+        for b in range(count):  # probes that were not batched get their own pass below
+            if any(k == b for k, _ in alone):
+                out[b] = {a: None for a in axes}
+    for k, (b, value) in enumerate(alone):
+        (grad,) = torch.autograd.grad(value, x, retain_graph=k < len(alone) - 1)
+        for a in axes:
+            out[b][a] = _extent(grad, 2 + a)
+    return out
+
+
+def verify(
+    model_or_name: Any,
+    input_size: tuple[int, ...] | None = None,
+    strips: bool = True,
+    analytic: RFResult | None = None,
+    layers: str = "all",
+    chunk: int = 64,
+) -> VerifyResult:
+    """Check the analytic RF of every layer against the gradient of a
+    linearised copy (see the module docstring). `layers`: "all" module calls,
+    or "leaves". The user's model is never modified."""
+    from netstat.receptive import receptive_field
+
+    start = time.perf_counter()
+    source = _source_and_model(model_or_name, input_size)
+    full = tuple(source.input_shape)
+    if analytic is None:
+        analytic = receptive_field(model_or_name, full)
+    nsp = len(full) - 2
+    if nsp < 1:
+        raise UsageError(f"The input {full} has no spatial dims; there is no receptive field to verify.")
+    model = linearised(_cpu_model(source))
+    notes: list[str] = []
+    plans: list[tuple[tuple, list[int]]] = []
+    if strips and nsp > 1:
+        for axis in range(nsp):
+            shape = _strip_shape(model, full, axis, analytic)
+            if shape is None:
+                plans = []
+                notes.append("No thin strip input runs with the same layer sizes, so the check ran at the full input.")
+                break
+            plans.append((shape, [axis]))
+    if not plans:
+        plans = [(full, list(range(nsp)))]
+    by_tid: dict[int, list[int]] = {}
+    calls = analytic.trace.modules if analytic.trace is not None else []
+    for i, layer in enumerate(analytic.layers):
+        if layers == "leaves" and not layer.is_leaf:
+            continue
+        ref = calls[i].outputs[0] if i < len(calls) and calls[i].outputs else None
+        if ref is None:
+            continue
+        by_tid.setdefault(ref.tid, []).append(i)
+    checks: dict[int, dict[int, AxisCheck]] = {}
+    probes = list(by_tid.values())
+    for shape, axes in plans:
+        for first in range(0, len(probes), chunk):
+            group = probes[first : first + chunk]
+            extents = _probe_extents(model, source.name, shape, [analytic.layers[idxs[0]] for idxs in group], axes)
+            for idxs, per_axis in zip(group, extents):
+                layer = analytic.layers[idxs[0]]
+                st = layer.rf
+                for axis in axes:
+                    n_in = full[2 + axis]
+                    ext = per_axis.get(axis)
+                    expected, raw, slack = _expected(st, axis, layer.output_shape, n_in)
+                    status, clipped = _judge(st, expected, raw, slack, ext, n_in)
+                    rf = None if st is None or st.axes[axis].whole else st.axes[axis].size
+                    for i in idxs:
+                        checks.setdefault(i, {})[axis] = AxisCheck(expected, ext, rf, slack, clipped, status)
+    rows = []
+    for i, layer in enumerate(analytic.layers):
+        if i not in checks:
+            continue
+        rows.append(
+            VerifyRow(layer.name, layer.type, layer.depth, layer.is_leaf, layer.output_shape, [checks[i][a] for a in sorted(checks[i])])
+        )
+    return VerifyResult(
+        model=source.name,
+        input_shape=full,
+        mode="strips" if len(plans) > 1 or plans[0][0] != full else "full",
+        strip_shapes=[s for s, _ in plans],
+        rows=rows,
+        seconds=time.perf_counter() - start,
+        analytic=analytic,
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------- effective RF
+
+
+@dataclass
+class ERFResult:
+    """Mean |d unit / d input| over seeds, normalised to sum 1 (`map`, the
+    spatial dims of the input), with its 50% / 95% mass radii."""
+
+    model: str
+    input_shape: tuple
+    layer: str
+    unit: tuple  # the probed unit's index per axis
+    center: tuple  # its analytic RF centre, input pixels
+    rf: TensorRF | None
+    seeds: int
+    map: Any = field(repr=False)  # numpy array
+    r50: float = 0.0
+    r95: float = 0.0
+    center_of_mass: tuple = ()
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        rf = self.rf.to_dict() if self.rf is not None else None
+        return {
+            "schema_version": "1.0",
+            "model": self.model,
+            "input_shape": list(self.input_shape),
+            "method": "Luo et al. 2016: |gradient| of one centre unit on the randomly initialised network, random normal input, averaged over seeds",
+            "layer": self.layer,
+            "unit": list(self.unit),
+            "center": [number(c) for c in self.center],
+            "center_of_mass": [round(float(c), 3) for c in self.center_of_mass],
+            "seeds": self.seeds,
+            "r50": round(self.r50, 3),
+            "r95": round(self.r95, 3),
+            "units": {"r50": "radius in input pixels around the centre holding 50% of the gradient mass", "r95": "the same for 95%"},
+            "rf": rf,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _default_layer(analytic: RFResult) -> int:
+    """The last module call whose output is a spatial, non-global map
+    (ties: the shallowest name)."""
+    calls = analytic.trace.modules
+    best = None
+    for i, layer in enumerate(analytic.layers):
+        st = layer.rf
+        if st is None or st.is_global or not any(a is not None for a in st.dims) or layer.name == "(model)":
+            continue
+        key = (calls[i].end_op, -layer.depth)
+        if best is None or key > best[0]:
+            best = (key, i)
+    if best is None:
+        raise UsageError(f"{analytic.model} has no spatial layer output to measure an effective RF on.")
+    return best[1]
+
+
+def _find_layer(analytic: RFResult, name: str) -> int:
+    for i, layer in enumerate(analytic.layers):
+        if layer.name == name:
+            return i
+    import difflib
+
+    close = difflib.get_close_matches(name, [layer.name for layer in analytic.layers], n=3)
+    raise UsageError(f"{analytic.model} has no layer '{name}'.", hint=f"Did you mean {', '.join(close)}?" if close else "")
+
+
+def mass_radii(grad_map, center: tuple) -> tuple[float, float, tuple]:
+    """Radii around `center` holding 50% and 95% of the map's mass, and its centre of mass."""
+    import numpy as np
+
+    total = float(grad_map.sum())
+    grids = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in grad_map.shape], indexing="ij")
+    if total <= 0:
+        return 0.0, 0.0, tuple(float(c) for c in center)
+    com = tuple(float((g * grad_map).sum() / total) for g in grids)
+    dist = np.sqrt(sum((g - float(c)) ** 2 for g, c in zip(grids, center))).ravel()
+    order = np.argsort(dist, kind="stable")
+    cum = np.cumsum(grad_map.ravel()[order]) / total
+    r50 = float(dist[order][np.searchsorted(cum, 0.5)])
+    r95 = float(dist[order][min(np.searchsorted(cum, 0.95), len(cum) - 1)])
+    return r50, r95, com
+
+
+def effective_rf(
+    model_or_name: Any,
+    input_size: tuple[int, ...] | None = None,
+    seeds: int = 3,
+    layer: str | None = None,
+) -> ERFResult:
+    """The effective RF of one centre unit (Luo et al. 2016), averaged over
+    `seeds`. Zoo and spec models are re-initialised per seed; a user's module
+    keeps its own weights (deep-copied) and only the input changes."""
+    from netstat.receptive import receptive_field
+
+    if seeds < 1:
+        raise UsageError(f"--seeds must be 1 or more, not {seeds}.")
+    start = time.perf_counter()
+    source = _source_and_model(model_or_name, input_size)
+    full = tuple(source.input_shape)
+    analytic = receptive_field(model_or_name, full)
+    idx = _find_layer(analytic, layer) if layer else _default_layer(analytic)
+    target = analytic.layers[idx]
+    st = target.rf
+    key = (target.name if target.name != "(model)" else "", target.call)
+    shape = target.output_shape
+    index = tuple((n - 1) // 2 if (st is not None and st.dims[d] is not None) else slice(None) for d, n in enumerate(shape))
+    unit = tuple((shape[d] - 1) // 2 for a in range(len(st.axes)) for d in [next((k for k, v in enumerate(st.dims) if v == a), None)] if d is not None)
+    centers = []
+    for a, ax in enumerate(st.axes):
+        dims = [d for d, v in enumerate(st.dims) if v == a]
+        u = (shape[dims[0]] - 1) // 2 if dims else 0
+        centers.append(ax.center + u * ax.jump if ax.size is not None else (full[2 + a] - 1) / 2)
+    acc = None
+    shared = None if source.owned else copy.deepcopy(source.module).to("cpu").eval()
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        model = shared if shared is not None else _cpu_model(source).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        gen = torch.Generator().manual_seed(1000 + seed)
+        x = torch.randn(full, generator=gen, requires_grad=True)
+        cap = _Capture(model)
+        try:
+            model(x)
+        except Exception as err:  # noqa: BLE001
+            raise ModelRunError(f"{source.name} cannot run on {full}: {type(err).__name__}: {err}.") from None
+        finally:
+            cap.close()
+        t = cap.outputs.get(key)
+        if t is None or not t.requires_grad:
+            raise ModelRunError(f"Layer '{target.name}' of {source.name} produced no differentiable output.")
+        (g,) = torch.autograd.grad(t[index].sum(), x)
+        g = g.abs().sum(dim=(0, 1)).double()
+        acc = g if acc is None else acc + g
+        del cap, t, x, model
+    grad_map = (acc / acc.sum()).numpy() if float(acc.sum()) > 0 else acc.numpy()
+    r50, r95, com = mass_radii(grad_map, tuple(float(c) for c in centers))
+    return ERFResult(
+        model=source.name,
+        input_shape=full,
+        layer=target.name,
+        unit=unit,
+        center=tuple(centers),
+        rf=st,
+        seeds=seeds,
+        map=grad_map,
+        r50=r50,
+        r95=r95,
+        center_of_mass=com,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def describe_extent(extent: tuple | None) -> str:
+    if extent is None:
+        return "-"
+    lo, hi = extent
+    return f"{fmt_number(lo)}..{fmt_number(hi)}"
+
+
+__all__ = ["verify", "effective_rf", "linearised", "VerifyResult", "ERFResult", "mass_radii", "analyze"]
