@@ -504,6 +504,41 @@ def environment(device: str = "cpu") -> dict[str, Any]:
     return env
 
 
+class OtherLoad:
+    """Cores kept busy by other processes while a block runs: the machine's
+    busy CPU time (/proc/stat) minus this process's own (getrusage), over the
+    wall time. `cores` stays None where /proc/stat does not exist."""
+
+    cores: float | None = None
+
+    @staticmethod
+    def _busy_s() -> float | None:
+        try:
+            with open("/proc/stat", encoding="utf-8") as fh:
+                fields = [int(v) for v in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own_s() -> float:
+        import resource
+
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        return use.ru_utime + use.ru_stime
+
+    def __enter__(self) -> OtherLoad:
+        self._busy, self._own, self._wall = self._busy_s(), self._own_s(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        busy, wall = self._busy_s(), time.perf_counter() - self._wall
+        if busy is None or self._busy is None or wall <= 0:
+            return
+        self.cores = max(0.0, (busy - self._busy - (self._own_s() - self._own)) / wall)
+
+
 # --------------------------------------------------------------------------- device plumbing
 
 
@@ -606,17 +641,23 @@ def measure_roofline(
     copy_bytes: int | None = None,
     progress: Callable[[str, float], None] | None = None,
 ) -> Roofline:
-    """Peak FLOP/s of a square matmul (C = A @ B, 2 n^3 FLOPs, n doubled from
-    256 until one product takes 20 ms (fastest of 3) or n reaches 2048 on CPU / 8192 on CUDA)
-    and copy bandwidth (dst.copy_(src), bytes read + written, buffers of 256 MiB
-    on CPU / 1 GiB on CUDA, far beyond the caches), each the median of the
-    warm-up + adaptive protocol, in `dtype` with the current thread count."""
+    """This device's ceilings, in `dtype` with `threads` (default: the current
+    count), each the median time of the warm-up + adaptive protocol:
+
+    - peak FLOP/s of a square matmul C = A @ B (2 n^3 FLOPs), n doubled from
+      256 until one product takes 20 ms (fastest of 3) or n reaches 2048 on
+      CPU / 8192 on CUDA;
+    - copy bandwidth of dst.copy_(src) (bytes read + written) on fp32 buffers
+      of 256 MiB on CPU / 1 GiB on CUDA, far beyond the caches.
+    """
     import torch
 
     device = _check_device(device)
     tdtype = _torch_dtype(dtype)
+    previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    n_threads = torch.get_num_threads()
     cuda = device.startswith("cuda")
     sync = _sync_fn(device)
     protocol = Protocol.from_times(min_time, max_time)
@@ -661,11 +702,12 @@ def measure_roofline(
     finally:
         if gc_was_enabled:
             gc.enable()
+        torch.set_num_threads(previous_threads)
         _free(device)
     return Roofline(
         device=device,
         dtype=dtype,
-        threads=torch.get_num_threads(),
+        threads=n_threads,
         peak_flops_per_s=2 * n**3 * _NS / t_mm,
         bandwidth_bytes_per_s=2 * elems * 4 * _NS / t_copy,
         matmul_size=n,
@@ -704,6 +746,8 @@ def _costs(source, shape: tuple[int, ...], dtype: str, amp: bool) -> tuple[dict[
 
 
 def _prepare(source, device: str, dtype: str, amp: bool, channels_last: bool, compile_mode: str | None):
+    """The model to time: built on `device` (a user's module deep-copied first),
+    cast, laid out, in eval mode, compiled when asked."""
     import torch
 
     try:
@@ -728,8 +772,8 @@ def _prepare(source, device: str, dtype: str, amp: bool, channels_last: bool, co
     return model
 
 
-
 def _validate(device, batches, threads, dtype, amp, mode, compile_mode) -> None:
+    """One UsageError sentence for the first bad argument."""
     if dtype not in DTYPES:
         raise UsageError(f"Unknown dtype '{dtype}'.", hint=f"Use one of: {', '.join(DTYPES)}.")
     if amp and dtype == "fp32":
@@ -839,12 +883,6 @@ def benchmark(
                         setattr(result, key, value)
                     if warning:
                         result.warnings.append(warning)
-                load = (machine.get("load_average") or [0.0])[0]
-                if load > usable_cores():
-                    result.warnings.append(
-                        f"The machine was busy before measuring (load average {load:.1f} on "
-                        f"{usable_cores()} cores): expect noise."
-                    )
                 if n_threads > usable_cores():
                     result.warnings.append(
                         f"{n_threads} threads on {usable_cores()} usable cores: threads compete for cores."
@@ -891,13 +929,14 @@ def _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protoco
             sync()
             result.cold_start_ns = time.perf_counter_ns() - t0
             gc.disable()
-            step = make_step(call, device)
-            warm = warm_up(step, time.perf_counter_ns, protocol, lambda f: report("warm-up", 0.2 * f))
-            calls = 1
-            if mode == "throughput":
-                calls = max(1, round(protocol.block_time * _NS / max(warm.estimate_ns, 1)))
-                step = make_step(call, device, calls)
-            m = measure(step, time.perf_counter_ns, protocol, lambda f: report("measure", 0.2 + 0.8 * f))
+            with OtherLoad() as other:
+                step = make_step(call, device)
+                warm = warm_up(step, time.perf_counter_ns, protocol, lambda f: report("warm-up", 0.2 * f))
+                calls = 1
+                if mode == "throughput":
+                    calls = max(1, round(protocol.block_time * _NS / max(warm.estimate_ns, 1)))
+                    step = make_step(call, device, calls)
+                m = measure(step, time.perf_counter_ns, protocol, lambda f: report("measure", 0.2 + 0.8 * f))
     except NetstatError:
         raise
     except Exception as err:  # noqa: BLE001 - out of memory is reported, anything else is fatal
@@ -925,11 +964,16 @@ def _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protoco
         "warmup_settled": warm.settled,
         "timer": "cuda_events" if cuda else "perf_counter_ns",
         "gc_disabled": True,
+        "other_processes_cores": None if other.cores is None else round(other.cores, 3),
     }
-    if result.stats.iqr_rel >= UNSTABLE_IQR:
+    threads, cores = torch.get_num_threads(), usable_cores()
+    if other.cores is not None and other.cores > max(0.0, cores - threads) + 0.25:
         result.warnings.append(
-            f"Unstable: the IQR is {result.stats.iqr_rel:.0%} of the median; other load on this machine?"
+            f"Other processes kept {other.cores:.1f} of {cores} cores busy while measuring {threads} thread(s): "
+            "times are inflated."
         )
+    if result.stats.iqr_rel >= UNSTABLE_IQR:
+        result.warnings.append(f"Unstable: the IQR is {result.stats.iqr_rel:.0%} of the median.")
     if m.stop_reason != "converged":
         known = "too few samples for a confidence interval" if m.ci_rel is None else f"the median known to ±{m.ci_rel:.1%}"
         result.warnings.append(

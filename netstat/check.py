@@ -39,7 +39,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Sequence
+from typing import IO, Any, Callable, Sequence
 
 from netstat.errors import NetstatError, UsageError
 
@@ -56,7 +56,7 @@ QUANTITIES: dict[str, str] = {
     "madds": "multiply-accumulates of conv, matmul / linear and attention",
     "flops": "floating-point operations (2 x MAdds + everything else; see netstat.formulas)",
     "output_shape": "shape of every output tensor",
-    "rf": "receptive field of the final feature (the output if spatial, else the last spatial feature), per axis, in input pixels",
+    "rf": "receptive field of the final feature map (the last module output with spatial dims, not a global pooling), per axis, in input pixels; 'global' when it sees the whole input",
     "rf_stride": "effective stride (jump) of that feature, per axis, in input pixels",
     "peak_activation_bytes": "most bytes held at once by live activations (input included)",
     "memory_access_bytes": "bytes read + written per op, summed; views cost 0",
@@ -234,22 +234,28 @@ def _receptive():
 
 
 def final_rf(trace) -> dict[str, Any] | None:
-    """RF and effective stride of the final feature, per axis: the model
-    output's when it is spatial (segmentation), else the last spatial feature
-    before the global pooling / flatten (VGG-16: 212, stride 32).
-    {'rf': 'global', 'rf_stride': None} when no module output is spatial;
-    None when netstat.receptive is not available."""
+    """RF and effective stride, per axis, of the final feature map: the last
+    module output whose dims still run along the input's axes (the model
+    output of a segmentation net; VGG-16's pool5: 212, stride 32), not a
+    global pooling or a flattened vector. Its RF is 'global' when it already
+    sees the whole input (after any squeeze-excitation block). None when
+    netstat.receptive is not available."""
     receptive = _receptive()
     if receptive is None:
         return None
     result = receptive.analyze(trace)
-    state = result.final.rf if result.final is not None else None
-    if state is None or state.is_global:
-        spatial = [(call.end_op, -i, layer.rf) for i, (call, layer) in enumerate(zip(trace.modules, result.layers)) if layer.rf is not None and not layer.rf.is_global and layer.rf.axes]
-        state = max(spatial, key=lambda t: t[:2])[2] if spatial else None
-    if state is None:
-        return {"rf": "global", "rf_stride": None}
-    return {"rf": [receptive.number(a.size) for a in state.axes], "rf_stride": [receptive.number(a.jump) for a in state.axes]}
+    best = None
+    for i, (call, layer) in enumerate(zip(trace.modules, result.layers)):
+        state = layer.rf
+        if state is None or not any(d is not None for d in getattr(state, "dims", ())):
+            continue
+        key = (call.end_op, -i)  # the latest; the outermost of modules ending together
+        if best is None or key > best[0]:
+            best = (key, state.to_dict())
+    if best is None:
+        return {"rf": None, "rf_stride": None}
+    info = best[1]
+    return {"rf": "global" if info["global"] else info["rf"], "rf_stride": info["stride"]}
 
 
 def _plain(value: Any) -> Any:

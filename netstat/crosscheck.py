@@ -283,9 +283,9 @@ _WHY: dict[str, dict[str, str]] = {
         "elementwise": "functional ops (x + identity, x * scale) are invisible to thop's module hooks",
     },
     "flop_counter": {
-        "conv": "flop_counter counts 2 per multiply-add and no bias; netstat adds the bias adds",
-        "matmul": "flop_counter counts 2 per multiply-add of mm / addmm / bmm and no bias; netstat adds the bias adds",
-        "attention": "flop_counter counts 2 per multiply-add of the attention kernels it has a rule for (not the CPU flash kernel); netstat adds scaling and softmax",
+        "conv": "flop_counter counts 2 per multiply-add and no bias",
+        "matmul": "flop_counter counts 2 per multiply-add of mm / addmm / bmm and no bias",
+        "attention": "flop_counter counts 2 per multiply-add of the attention kernels it has a rule for (not the CPU flash kernel), no scaling or softmax",
     },
 }
 _IGNORED = {
@@ -316,7 +316,7 @@ def why(term: Term) -> str:
         if term.peer == term.netstat_madds:
             text += f": {term.netstat_madds:,} for the second FLOP of every MAdd" + (f" + {extra:,} {what}" if extra else "")
         elif term.peer == 2 * term.netstat_madds and extra:
-            text += f": {extra:,} {what}"
+            text += f"; netstat adds {extra:,} {what}"
     if not term.explained:
         text += f"; UNEXPLAINED: the rule predicts {term.predicted:,}, {term.peer_name} counted {term.peer:,}"
     return text

@@ -78,6 +78,12 @@ _ADAPTIVE_MAX = {
     "adaptive_max_pool2d_with_indices": 2, "adaptive_max_pool3d_with_indices": 3,
 }
 _UNPOOL = {"max_unpool1d": 1, "max_unpool2d": 2, "max_unpool3d": 3}
+# Tensor-tensor sums become means (values stay near 1 however many residual
+# adds and gates follow); differences and quotients become positive
+# combinations (no cancellation): the support of the gradient is unchanged.
+_AVERAGE = {"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "subtract",
+            "div", "div_", "__truediv__", "__itruediv__", "divide", "true_divide"}
+_DIVIDE = {"div", "div_", "__truediv__", "__itruediv__", "divide", "true_divide"}
 _POOL_ORDER = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 
 
@@ -133,6 +139,20 @@ class _Linearise(TorchFunctionMode):
             return self._unpool(func, args, kwargs, _UNPOOL[name])
         if name in ("amax", "max", "amin", "min", "maximum", "minimum", "fmax", "fmin"):
             return self._extreme(func, name, args, kwargs)
+        if (
+            name in _AVERAGE
+            and len(args) >= 2
+            and isinstance(args[0], torch.Tensor)
+            and isinstance(args[1], torch.Tensor)
+            and args[0].is_floating_point()
+            and args[1].is_floating_point()
+        ):
+            a, b = args[0], args[1]
+            if name in _DIVIDE:  # a / b: a positive combination instead, a * b
+                return a.mul_(b) if name.endswith("_") or name.startswith("__i") else a * b
+            if name.endswith("_") or name.startswith("__i"):
+                return a.add_(b).mul_(0.5)
+            return (a + b) * 0.5
         return func(*args, **kwargs)
 
     @staticmethod
@@ -184,27 +204,38 @@ class _Linearise(TorchFunctionMode):
         return torch.return_types.max((mean, idx)) if name == "max" else torch.return_types.min((mean, idx))
 
 
-def linearised(model: torch.nn.Module) -> torch.nn.Module:
-    """A linearised deep copy on the CPU in float64 (weights 1/fan-in, biases
-    0, BN running stats 0/1, eval mode). Use it under `_Linearise()`."""
-    m = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()
+def linearised(model: torch.nn.Module, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
+    """A linearised deep copy on the CPU (weights 1/fan-in, biases 0, BN
+    running stats 0/1, eval mode). Use it under `_Linearise()`."""
+    m = copy.deepcopy(model).to(device="cpu", dtype=dtype).eval()
     with torch.no_grad():
-        for name, p in m.named_parameters():
-            p.requires_grad_(False)
-            leaf = name.rsplit(".", 1)[-1]
-            if p.ndim >= 2:
-                p.fill_(1.0 / max(1, p[0].numel()))
-            elif "bias" in leaf:
-                p.zero_()
-            else:
-                p.fill_(1.0)
         for name, b in m.named_buffers():
             leaf = name.rsplit(".", 1)[-1]
             if leaf == "running_mean":
                 b.zero_()
             elif leaf == "running_var":
                 b.fill_(1.0)
+    fill_weights(m)
     return m
+
+
+def fill_weights(model: torch.nn.Module, thin: tuple[int, ...] = ()) -> None:
+    """Positive constant weights: 1 / fan-in, where the kernel extent along
+    `thin` spatial axes (an input one pixel wide, where only the centre tap
+    reads data) is left out, so values keep their scale; biases 0."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.requires_grad_(False)
+            leaf = name.rsplit(".", 1)[-1]
+            if p.ndim >= 2:
+                fan = p.shape[1]
+                for d, k in enumerate(p.shape[2:]):
+                    fan *= 1 if d in thin else k
+                p.fill_(1.0 / max(1, fan))
+            elif "bias" in leaf:
+                p.zero_()
+            else:
+                p.fill_(1.0)
 
 
 # --------------------------------------------------------------------------- capture per module call
@@ -372,7 +403,8 @@ def _strip_shape(model, full: tuple, axis: int, analytic: RFResult) -> tuple | N
         tried.add(shape)
         try:
             with torch.no_grad():
-                outs = _forward(model, torch.ones(shape, dtype=torch.float64), capture_clone=False)
+                dtype = next(model.parameters(), torch.empty(0)).dtype
+                outs = _forward(model, torch.ones(shape, dtype=dtype), capture_clone=False)
         except Exception:  # noqa: BLE001 - too thin for this model: try wider
             continue
         if _sizes_match(outs, expected, axis, analytic):
@@ -452,12 +484,12 @@ def _judge(st: TensorRF | None, expected, raw, slack, grad_extent, n_in: int) ->
 
 
 
-def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int]) -> list[dict[int, tuple | None]]:
+def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int], dtype=torch.float32) -> list[dict[int, tuple | None]]:
     """One forward and one backward for many probes: probe b reads batch
     element b of its layer's output (eval-mode CNNs keep batch elements
     apart), so one gradient holds every probe's extent."""
     count = len(layers)
-    x = torch.ones((count,) + tuple(shape[1:]), dtype=torch.float64, requires_grad=True)
+    x = torch.ones((count,) + tuple(shape[1:]), dtype=dtype, requires_grad=True)
     cap = _Capture(model)
     try:
         with _Linearise():
@@ -497,6 +529,47 @@ def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int]
     return out
 
 
+
+def _plans(model, full: tuple, analytic: RFResult, strips: bool, notes: list[str]) -> list[tuple[tuple, list[int]]]:
+    """(input shape, axes it checks): one thin strip per axis, else the full input."""
+    nsp = len(full) - 2
+    plans = []
+    if strips and nsp > 1:
+        for axis in range(nsp):
+            shape = _strip_shape(model, full, axis, analytic)
+            if shape is None:
+                notes.append("No thin strip input runs with the same layer sizes, so the check ran at the full input.")
+                return [(full, list(range(nsp)))]
+            plans.append((shape, [axis]))
+    return plans or [(full, list(range(nsp)))]
+
+
+def _probes(analytic: RFResult, layers: str) -> list[list[int]]:
+    """Layer indexes grouped by output tensor (a container's output is its last child's)."""
+    by_tid: dict[int, list[int]] = {}
+    calls = analytic.trace.modules if analytic.trace is not None else []
+    for i, layer in enumerate(analytic.layers):
+        if layers == "leaves" and not layer.is_leaf:
+            continue
+        ref = calls[i].outputs[0] if i < len(calls) and calls[i].outputs else None
+        if ref is not None:
+            by_tid.setdefault(ref.tid, []).append(i)
+    return list(by_tid.values())
+
+
+def _check_axes(layer, axes: list[int], per_axis: dict, full: tuple) -> dict[int, AxisCheck]:
+    st = layer.rf
+    out = {}
+    for axis in axes:
+        n_in = full[2 + axis]
+        ext = per_axis.get(axis)
+        expected, raw, slack = _expected(st, axis, layer.output_shape, n_in)
+        status, clipped = _judge(st, expected, raw, slack, ext, n_in)
+        rf = None if st is None or st.axes[axis].whole else st.axes[axis].size
+        out[axis] = AxisCheck(expected, ext, rf, slack, clipped, status)
+    return out
+
+
 def verify(
     model_or_name: Any,
     input_size: tuple[int, ...] | None = None,
@@ -518,45 +591,48 @@ def verify(
     nsp = len(full) - 2
     if nsp < 1:
         raise UsageError(f"The input {full} has no spatial dims; there is no receptive field to verify.")
-    model = linearised(_cpu_model(source))
-    notes: list[str] = []
-    plans: list[tuple[tuple, list[int]]] = []
-    if strips and nsp > 1:
-        for axis in range(nsp):
-            shape = _strip_shape(model, full, axis, analytic)
-            if shape is None:
-                plans = []
-                notes.append("No thin strip input runs with the same layer sizes, so the check ran at the full input.")
-                break
-            plans.append((shape, [axis]))
-    if not plans:
-        plans = [(full, list(range(nsp)))]
-    by_tid: dict[int, list[int]] = {}
-    calls = analytic.trace.modules if analytic.trace is not None else []
-    for i, layer in enumerate(analytic.layers):
-        if layers == "leaves" and not layer.is_leaf:
-            continue
-        ref = calls[i].outputs[0] if i < len(calls) and calls[i].outputs else None
-        if ref is None:
-            continue
-        by_tid.setdefault(ref.tid, []).append(i)
-    checks: dict[int, dict[int, AxisCheck]] = {}
-    probes = list(by_tid.values())
-    for shape, axes in plans:
-        for first in range(0, len(probes), chunk):
-            group = probes[first : first + chunk]
-            extents = _probe_extents(model, source.name, shape, [analytic.layers[idxs[0]] for idxs in group], axes)
-            for idxs, per_axis in zip(group, extents):
-                layer = analytic.layers[idxs[0]]
-                st = layer.rf
-                for axis in axes:
-                    n_in = full[2 + axis]
-                    ext = per_axis.get(axis)
-                    expected, raw, slack = _expected(st, axis, layer.output_shape, n_in)
-                    status, clipped = _judge(st, expected, raw, slack, ext, n_in)
-                    rf = None if st is None or st.axes[axis].whole else st.axes[axis].size
-                    for i in idxs:
-                        checks.setdefault(i, {})[axis] = AxisCheck(expected, ext, rf, slack, clipped, status)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # thin strips: one thread beats two (and a shared machine)
+    try:
+        built = _cpu_model(source)
+        fast = linearised(built, torch.float32)
+        exact = None  # the float64 copy, made when a float32 check needs confirming
+        notes: list[str] = []
+        plans = _plans(fast, full, analytic, strips, notes)
+        probes = _probes(analytic, layers)
+        checks: dict[int, dict[int, AxisCheck]] = {}
+        rechecked = 0
+        for shape, axes in plans:
+            thin = tuple(k for k in range(nsp) if shape[2 + k] == 1)
+            fill_weights(fast, thin)
+            results = []
+            for first in range(0, len(probes), chunk):
+                group = probes[first : first + chunk]
+                results += _probe_extents(fast, source.name, shape, [analytic.layers[idxs[0]] for idxs in group], axes)
+            failing = []
+            for idxs, per_axis in zip(probes, results):
+                found = _check_axes(analytic.layers[idxs[0]], axes, per_axis, full)
+                if any(c.status != "ok" for c in found.values()):
+                    failing.append(idxs)
+                for i in idxs:
+                    checks.setdefault(i, {}).update(found)
+            if failing:
+                # float32 can underflow at the far edge of a deep RF: confirm in float64
+                if exact is None:
+                    exact = linearised(built, torch.float64)
+                fill_weights(exact, thin)
+                rechecked += len(failing)
+                for first in range(0, len(failing), chunk):
+                    group = failing[first : first + chunk]
+                    again = _probe_extents(exact, source.name, shape, [analytic.layers[idxs[0]] for idxs in group], axes, torch.float64)
+                    for idxs, per_axis in zip(group, again):
+                        found = _check_axes(analytic.layers[idxs[0]], axes, per_axis, full)
+                        for i in idxs:
+                            checks[i].update(found)
+        if rechecked:
+            notes.append(f"{rechecked} layer checks were repeated in float64.")
+    finally:
+        torch.set_num_threads(threads)
     rows = []
     for i, layer in enumerate(analytic.layers):
         if i not in checks:

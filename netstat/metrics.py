@@ -136,18 +136,34 @@ class Profile:
 # ---------------------------------------------------------------------------
 
 
-def op_cost(op: OpRecord, storage_bytes: dict[int, int]) -> OpCost:
+def used_tids(trace: Trace) -> set[int]:
+    """Tensor values some op reads, or that the model returns."""
+    used = {r.tid for op in trace.ops for r in op.inputs}
+    used.update(r.tid for r in trace.outputs)
+    return used
+
+
+def materialised(op: OpRecord, used: set[int]) -> list[tuple[TensorRef, bool]]:
+    """(output, allocates) for the outputs that count as memory. An auxiliary
+    output (index >= 1) that nothing reads -- BN's saved statistics, pooling
+    indices nobody unpools, attention's logsumexp -- is a kernel detail whose
+    size differs across devices (cuDNN vs CPU vs meta), so it is left out."""
+    return [(r, new) for i, (r, new) in enumerate(zip(op.outputs, op.allocates)) if i == 0 or r.tid in used]
+
+
+def op_cost(op: OpRecord, storage_bytes: dict[int, int], used: set[int]) -> OpCost:
     """MAdds and FLOPs from the formula table, bytes from the tensors."""
     shapes = [r.shape for r in op.outputs]
     cost = formulas.cost_of(op.func, _shapes(op.args), _shapes(op.kwargs), shapes)
-    alloc = sum(r.nbytes for r, new in zip(op.outputs, op.allocates) if new)
+    kept = materialised(op, used)
+    alloc = sum(r.nbytes for r, new in kept if new)
     if op.func.is_view:
         read = write = 0
     else:
         seen: dict[int, TensorRef] = {r.tid: r for r in op.inputs}
         # A broadcast (expanded) view reads no more than its allocation holds.
         read = sum(min(r.nbytes, storage_bytes.get(r.storage, r.nbytes)) for r in seen.values())
-        write = 0 if op.packet.__name__ in _NO_WRITE else sum(r.nbytes for r in op.outputs)
+        write = 0 if op.packet.__name__ in _NO_WRITE else sum(r.nbytes for r, _ in kept)
     if cost is None:
         return OpCost(0, 0, read, write, alloc, counted=False)
     return OpCost(cost.madds, cost.flops, read, write, alloc, counted=True)
@@ -163,23 +179,27 @@ def _shapes(tree: Any) -> Any:
     return tree
 
 
-def _storage_bytes(trace: Trace) -> dict[int, int]:
+def _storage_bytes(trace: Trace, used: set[int]) -> dict[int, int]:
     """Size of each allocation made during the forward (and of the input)."""
     sizes = {r.storage: r.nbytes for r in trace.inputs}
     for op in trace.ops:
-        for ref, new in zip(op.outputs, op.allocates):
+        for ref, new in materialised(op, used):
             if new:
                 sizes[ref.storage] = ref.nbytes
     return sizes
 
 
-def peak_live_bytes(trace: Trace, storage_bytes: dict[int, int]) -> int:
+def peak_live_bytes(trace: Trace, storage_bytes: dict[int, int], used: set[int]) -> int:
     """Liveness walk: allocate each op's outputs, record the high-water mark,
-    then free every allocation whose last reader was this op."""
-    last_use: dict[int, int] = {s: -1 for s in storage_bytes}
+    then free every allocation whose last reader was this op (an allocation
+    nobody reads is freed by the op that made it)."""
+    last_use: dict[int, int] = {r.storage: -1 for r in trace.inputs}
     for op in trace.ops:
         for ref in op.inputs:
             if ref.storage in last_use:
+                last_use[ref.storage] = op.index
+        for ref, new in materialised(op, used):
+            if new:
                 last_use[ref.storage] = op.index
     end = len(trace.ops)
     for ref in trace.outputs:
@@ -190,7 +210,7 @@ def peak_live_bytes(trace: Trace, storage_bytes: dict[int, int]) -> int:
     live = sum(r.nbytes for r in trace.inputs)
     peak = live
     for op in trace.ops:
-        for ref, new in zip(op.outputs, op.allocates):
+        for ref, new in materialised(op, used):
             if new:
                 live += ref.nbytes
         peak = max(peak, live)
@@ -348,8 +368,9 @@ def _stage_name(key: tuple, in_spatial: tuple[int, ...] | None) -> str:
 
 
 def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: torch.nn.Module) -> Profile:
-    storage_bytes = _storage_bytes(trace)
-    costs = [op_cost(op, storage_bytes) for op in trace.ops]
+    used = used_tids(trace)
+    storage_bytes = _storage_bytes(trace, used)
+    costs = [op_cost(op, storage_bytes, used) for op in trace.ops]
     uncounted = Counter(op.name for op, c in zip(trace.ops, costs) if not c.counted)
     totals: dict[str, Any] = param_totals(model)
     madds = sum(c.madds for c in costs)
@@ -359,7 +380,7 @@ def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: 
         madds=madds,
         flops=flops,
         activation_bytes=sum(c.alloc_bytes for c in costs),
-        peak_activation_bytes=peak_live_bytes(trace, storage_bytes),
+        peak_activation_bytes=peak_live_bytes(trace, storage_bytes, used),
         memory_access_bytes=mac,
         arithmetic_intensity=flops / mac if mac else None,
         output_shape=[list(r.shape) for r in trace.outputs],

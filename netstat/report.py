@@ -13,7 +13,8 @@ same bytes, so regenerating twice changes nothing in git):
 - ``figures/rf_growth.png``: receptive field per layer for a few classic nets
   (when netstat.receptive is available);
 - ``figures/latency_vs_madds.png``: measured latency against MAdds, when
-  benchmark results (``benchmarks*.json``, from ``netstat bench``) exist.
+  benchmark results (``bench*.json``: ``netstat bench --format json``, the
+  benchmark scripts) exist.
 
 ``baseline.json`` is not touched here: only ``netstat check --update`` writes it.
 No timestamps anywhere; PNGs carry no software / date metadata.
@@ -161,6 +162,32 @@ def _save_png(fig, path: Path) -> None:
     atomic_write(path, lambda handle: handle.write(buf.getvalue()), binary=True)
 
 
+def _engineering(*axes) -> None:
+    """Log-axis labels as 10 M, 1 G instead of 10^7 (major and minor ticks)."""
+    import math
+
+    from matplotlib.ticker import EngFormatter, FuncFormatter
+
+    eng = EngFormatter(sep=" ")
+
+    def minor(value: float, pos: int) -> str:  # label only 2x and 5x each decade
+        mantissa = value / 10 ** math.floor(math.log10(value)) if value > 0 else 0
+        return eng(value, pos) if round(mantissa, 6) in (2, 5) else ""
+
+    for axis in axes:
+        axis.set_major_formatter(eng)
+        axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _plain_numbers(*axes) -> None:
+    """Log-axis labels as 2, 3, 40 instead of 2 x 10^0."""
+    from matplotlib.ticker import FuncFormatter
+
+    for axis in axes:
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -185,6 +212,7 @@ def params_vs_madds_figure(rows: Sequence[dict[str, Any]], path: Path) -> bool:
         ax.annotate(r["name"], (r["madds"], r["params"]), fontsize=4.5, xytext=(3, 2), textcoords="offset points", alpha=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _engineering(ax.xaxis, ax.yaxis)
     ax.set_xlabel("MAdds (multiply-accumulates, default input)")
     ax.set_ylabel("parameters")
     ax.set_title("Parameters vs MAdds")
@@ -204,10 +232,11 @@ def _rf_per_layer(trace) -> list[tuple[str, float]] | None:
         return None
     out = []
     for layer in receptive.analyze(trace).layers:
-        if layer.is_leaf and layer.rf is not None and not layer.rf.is_global and layer.rf.axes:
-            sizes = [receptive.number(a.size) for a in layer.rf.axes if a.size is not None]
-            if sizes:
-                out.append((layer.name, float(max(sizes))))
+        if not layer.is_leaf or layer.rf is None:
+            continue
+        sizes = [v for v in (layer.rf.to_dict().get("rf") or []) if v is not None]
+        if sizes:
+            out.append((layer.name, float(max(sizes))))
     return out or None
 
 
@@ -217,10 +246,14 @@ def rf_growth_figure(series: dict[str, list[tuple[str, float]]], path: Path) -> 
     fig = _figure(9, 5.5)
     ax = fig.add_subplot()
     for name, layers in series.items():
-        ax.plot(range(1, len(layers) + 1), [rf for _, rf in layers], marker=".", markersize=3, linewidth=1, label=name)
+        reached, running = [], 0.0
+        for _, rf in layers:  # parallel branches start small again: plot the largest RF so far
+            running = max(running, rf)
+            reached.append(running)
+        ax.plot(range(1, len(layers) + 1), reached, linewidth=1.2, label=name)
     ax.set_yscale("log")
-    ax.set_xlabel("layer (module outputs in execution order)")
-    ax.set_ylabel("receptive field (input pixels)")
+    ax.set_xlabel("leaf layer, in execution order")
+    ax.set_ylabel("largest receptive field so far (input pixels)")
     ax.set_title("Receptive-field growth")
     ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
     ax.legend(fontsize=7, frameon=False)
@@ -228,33 +261,61 @@ def rf_growth_figure(series: dict[str, list[tuple[str, float]]], path: Path) -> 
     return True
 
 
+def _bench_results(node: Any) -> list[dict[str, Any]]:
+    """Every benchmark result (a dict with a model, MAdds and a median
+    latency) anywhere in a JSON document, in document order."""
+    if isinstance(node, list):
+        return [r for item in node for r in _bench_results(item)]
+    if not isinstance(node, dict):
+        return []
+    latency = node.get("latency_ms")
+    if "model" in node and isinstance(latency, dict):
+        ok = latency.get("median") and node.get("madds") and node.get("status", "ok") == "ok"
+        return [node] if ok else []
+    return [r for value in node.values() for r in _bench_results(value)]
+
+
 def load_benchmarks(out: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Successful results of every ``benchmarks*.json`` under `out`, and notes
+    """Successful results of every ``bench*.json`` under `out` (the documents
+    `netstat bench --format json` and the benchmark scripts write), and notes
     on files that could not be read."""
     results, notes = [], []
-    for path in sorted(out.glob("benchmarks*.json")):
+    for path in sorted(out.glob("bench*.json")):
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            items = doc["results"] if isinstance(doc, dict) else doc
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError) as err:
             notes.append(f"{path.name} was skipped: {type(err).__name__}.")
             continue
-        for item in items:
-            latency = (item.get("latency_ms") or {}).get("median") if isinstance(item, dict) else None
-            if latency and item.get("madds") and item.get("status", "ok") == "ok":
-                results.append(item)
+        results += _bench_results(doc)
     return results, notes
 
 
+def _series_label(r: dict[str, Any]) -> str:
+    env = r.get("env") or {}
+    gpu = env.get("gpu")
+    device = gpu.get("name") if isinstance(gpu, dict) and r.get("device", "").startswith("cuda") else r.get("device", "?")
+    parts = [str(device), str(r.get("dtype", "?")), f"batch {r.get('batch', '?')}"]
+    if env.get("compile"):
+        parts.append(f"compile {env['compile']}")
+    if env.get("channels_last"):
+        parts.append("channels_last")
+    if r.get("mode") not in (None, "latency"):
+        parts.append(str(r["mode"]))
+    return " · ".join(parts)
+
+
 def latency_figure(results: Sequence[dict[str, Any]], path: Path) -> bool:
+    """Median latency against MAdds, one series per device / dtype / setting;
+    batch-1 latency measurements when there are any (the usual question)."""
+    single = [r for r in results if r.get("batch") == 1 and r.get("mode", "latency") == "latency"]
+    results = single or list(results)
     if not results:
         return False
     fig = _figure(9, 6)
     ax = fig.add_subplot()
     series: dict[str, list[dict[str, Any]]] = {}
     for r in results:
-        label = f"{r.get('device', '?')} · {r.get('dtype', '?')} · batch {r.get('batch', '?')}"
-        series.setdefault(label, []).append(r)
+        series.setdefault(_series_label(r), []).append(r)
     for i, label in enumerate(sorted(series)):
         mine = sorted(series[label], key=lambda r: (r["madds"], r.get("model", "")))
         ax.scatter([r["madds"] for r in mine], [r["latency_ms"]["median"] for r in mine], s=20, marker=_MARKERS[i % len(_MARKERS)], label=label, zorder=3)
@@ -262,6 +323,8 @@ def latency_figure(results: Sequence[dict[str, Any]], path: Path) -> bool:
             ax.annotate(str(r.get("model", "")), (r["madds"], r["latency_ms"]["median"]), fontsize=5, xytext=(3, 2), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _engineering(ax.xaxis)
+    _plain_numbers(ax.yaxis)
     ax.set_xlabel("MAdds per call")
     ax.set_ylabel("median latency (ms)")
     ax.set_title("Latency vs MAdds")

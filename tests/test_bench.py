@@ -213,6 +213,12 @@ def test_cpu_step_times_calls_back_to_back():
     assert single() > 0 and len(calls) == 6
 
 
+def test_other_load_is_cores_or_none():
+    with nb.OtherLoad() as load:
+        sum(range(100_000))
+    assert load.cores is None or load.cores >= 0
+
+
 # --------------------------------------------------------------------------- results and JSON
 
 

@@ -68,6 +68,14 @@ def test_baseline_holds_every_quantity_and_versions(baseline_doc):
     assert lenet["params"] == lenet["trainable_params"] > 0
 
 
+def test_final_feature_rf():
+    pytest.importorskip("netstat.receptive")
+    vgg = checking.measure(checking.select(["vgg16"])[0].source)
+    assert vgg["rf"] == [212, 212] and vgg["rf_stride"] == [32, 32]  # pool5, Araujo et al. 2019
+    lenet = checking.measure(checking.select(["lenet5"])[0].source)
+    assert lenet["rf"] == [32, 32] and lenet["rf_stride"] == [4, 4]  # C5 sees the whole 32x32 input
+
+
 def test_baseline_file_is_deterministic(tmp_path, baseline_doc):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     checking.update(a, "lenet5")

@@ -40,17 +40,20 @@ def _pct(x: float | None, digits: int = 2) -> str:
     return f"{x * 100:+.{digits}f}%"
 
 
+def _axes(values: Sequence[Any]) -> str:
+    """[212, 212] -> '212'; [390.13, 392] -> '390.133x392'."""
+    cells = [f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+    return cells[0] if len(set(cells)) == 1 else "x".join(cells)
+
+
 def rf_cell(rf: Any, stride: Any = None) -> str:
-    """'212 (s32)', '212x180 (s32)', 'global' or '-'."""
+    """'212 (s32)', '390.133x392 (s0.978x1)', 'global (s32)' or '-'."""
     if rf is None:
         return "-"
-    if isinstance(rf, str):
-        return rf
-    size = str(rf[0]) if isinstance(rf, list) and len(set(rf)) == 1 else _value(rf)
-    if stride is None:
+    size = rf if isinstance(rf, str) else _axes(rf)
+    if not stride or any(v is None for v in stride):
         return size
-    step = f"{stride[0]:g}" if isinstance(stride, list) and len(set(stride)) == 1 else _value(stride)
-    return f"{size} (s{step})"
+    return f"{size} (s{_axes(stride)})"
 
 
 # ---------------------------------------------------------------------------

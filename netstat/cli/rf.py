@@ -1,0 +1,121 @@
+"""`netstat rf`: receptive fields of a model, the stack / dilation
+calculator, the gradient check and the effective RF. Parse, call the library,
+render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from netstat.cli._app import app, check_format, parse_input_shape, parse_int_list
+from netstat.errors import UsageError
+from netstat.render import emit, note
+
+
+def _check_plot(path: Path | None) -> Path | None:
+    from netstat.render.rf import FIGURE_SUFFIXES
+
+    if path is None:
+        return None
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UsageError(f"Cannot write a figure to '{path}'.", hint=f"Use a file ending in {', '.join(FIGURE_SUFFIXES)}.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"The folder '{parent}' for --plot does not exist.")
+    return path
+
+
+@app.command()
+def rf(
+    models: Optional[List[str]] = typer.Argument(None, help="Zoo name, torchvision:NAME, package.module:factory or file.py:factory. Without one: the stack calculator."),
+    input_shape: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape, e.g. 1,3,224,224 (default: the model's own)."),
+    depth: Optional[int] = typer.Option(None, "--depth", "-d", help="Show the module tree to this depth (default: every leaf layer)."),
+    kernel: Optional[str] = typer.Option(None, "--kernel", "-k", help="Calculator: kernel size, k or kh,kw (default 3)."),
+    layers: Optional[int] = typer.Option(None, "--layers", "-n", help="Calculator: number of stacked layers (default 3, or one per --dilation rate)."),
+    stride: str = typer.Option("1", "--stride", "-s", help="Calculator: stride of every layer, or one per layer (2,1,1)."),
+    dilation: Optional[str] = typer.Option(None, "--dilation", help="Calculator: dilation rate of every layer, or one per layer (1,2,5)."),
+    channels: Optional[int] = typer.Option(None, "--channels", "-c", help="Calculator: channels C, for absolute parameter counts."),
+    bias: bool = typer.Option(True, "--bias/--no-bias", help="Calculator: count biases."),
+    verify: bool = typer.Option(False, "--verify", help="Check every layer's RF against the gradient of a linearised copy."),
+    effective: bool = typer.Option(False, "--effective", help="Effective RF (Luo et al. 2016) of the last spatial layer."),
+    seeds: int = typer.Option(3, "--seeds", help="--effective: random initialisations averaged."),
+    layer: Optional[str] = typer.Option(None, "--layer", help="--effective: probe this layer instead of the last spatial one."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a figure: RF growth (one or more models) or, with --effective, the ERF heat map."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Receptive field, effective stride and centre per layer; the stacked /
+    dilated convolution calculator; gradient verification; effective RF."""
+    fmt = check_format(fmt)
+    plot = _check_plot(plot)
+    models = list(models or [])
+    calculator = {"--kernel": kernel, "--layers": layers, "--dilation": dilation, "--channels": channels}
+    calculator_given = [flag for flag, value in calculator.items() if value is not None] + (["--stride"] if stride != "1" else [])
+    if models and calculator_given:
+        raise UsageError(f"{', '.join(calculator_given)} belong to the calculator and do not apply to a model.", hint="Drop the model name, or the calculator options.")
+    if not models:
+        if verify or effective or layer:
+            raise UsageError("--verify, --effective and --layer need a model.", hint="For example: netstat rf resnet50 --verify.")
+        if plot is not None:
+            raise UsageError("--plot needs a model.", hint="For example: netstat rf vgg16 resnet50 --plot rf.png.")
+        _calculator(kernel, layers, stride, dilation, channels, bias, fmt)
+        return
+    if depth is not None and depth < 1:
+        raise UsageError(f"--depth must be 1 or more, not {depth}.")
+    if seeds < 1:
+        raise UsageError(f"--seeds must be 1 or more, not {seeds}.")
+    if effective and plot is not None and len(models) > 1:
+        raise UsageError("The ERF heat map (--effective --plot) takes one model.")
+    shape = parse_input_shape(input_shape)
+    _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt)
+
+
+def _calculator(kernel, layers, stride, dilation, channels, bias, fmt) -> None:
+    from netstat.receptive import stack
+    from netstat.render.rf import stack_table
+
+    k = parse_int_list(kernel, "--kernel") if kernel is not None else [3]
+    if len(k) > 3:
+        raise UsageError(f"Malformed --kernel '{kernel}': give k or kh,kw.")
+    rates = parse_int_list(dilation, "--dilation") if dilation is not None else [1]
+    strides = parse_int_list(stride, "--stride")
+    if layers is None:
+        layers = max(len(rates), len(strides), 1) if (len(rates) > 1 or len(strides) > 1) else 3
+    result = stack(k[0] if len(k) == 1 else tuple(k), layers, stride=strides, dilation=rates, channels=channels, bias=bias)
+    emit([stack_table(result)], result.to_dict(), fmt)
+
+
+def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) -> None:
+    from netstat.receptive import receptive_field
+    from netstat.render.rf import erf_table, plot_erf, plot_growth, rf_table, verify_table
+
+    tables, entries, results, failed = [], [], [], False
+    for name in models:
+        result = receptive_field(name, shape)
+        results.append(result)
+        data = result.to_dict()
+        if verify:
+            from netstat.erf import verify as run_verify
+
+            check = run_verify(name, result.input_shape, analytic=result)
+            tables.append(verify_table(check, depth))
+            data["verify"] = check.to_dict()
+            failed = failed or not check.agree
+        else:
+            tables.append(rf_table(result, depth))
+        entries.append(data)
+    if effective:
+        from netstat.erf import effective_rf
+
+        erfs = [effective_rf(name, r.input_shape, seeds=seeds, layer=layer) for name, r in zip(models, results)]
+        tables.append(erf_table(erfs))
+        for data, e in zip(entries, erfs):
+            data["effective"] = e.to_dict()
+        if plot is not None:
+            note(f"ERF heat map written to {plot_erf(erfs[0], plot)}")
+    elif plot is not None:
+        note(f"RF growth written to {plot_growth(results, plot)}")
+    emit(tables, entries[0] if len(entries) == 1 else {"models": entries}, fmt)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,367 @@
+"""Tables and figures for `netstat rf`: analytic RF per layer, the stack /
+dilation calculator, the gradient check, and the effective RF.
+
+Only formatting: every number arrives computed (netstat.receptive,
+netstat.erf). Figures are written atomically (a temporary file in the same
+folder, then os.replace) with matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from netstat.render import Column, Table, grouped, shape_str
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _num(x) -> str:
+    from netstat.receptive import fmt_number
+
+    return fmt_number(x)
+
+
+def _axes_cell(values: Sequence, none: str = "-") -> str:
+    cells = [none if v is None else _num(v) for v in values]
+    return cells[0] if len(set(cells)) == 1 else "x".join(cells)
+
+
+def _rf_cells(st) -> tuple[str, str, str, str, str]:
+    """RF, stride, centre, effective padding, flags for one TensorRF."""
+    if st is None:
+        return "-", "-", "-", "-", "no input dependency"
+    flags = []
+    local = any(a.size is not None for a in st.axes)
+    if st.is_global:
+        rf = "global" + (f" (local {_axes_cell(st.local_size)})" if local else "")
+    else:
+        rf = _axes_cell([None if a.whole else a.size for a in st.axes], "global")
+    if any(a.slack for a in st.axes):
+        rf += f" ±{_axes_cell(st.slack)}"
+        flags.append("mean over units (upsampling)")
+    if st.misaligned:
+        flags.append("misaligned: " + "; ".join(st.misaligned[-2:]) + (" ..." if len(st.misaligned) > 2 else ""))
+    if not local:
+        return rf, "-", "-", "-", ", ".join(flags)
+    stride = _axes_cell([abs(j) if j is not None else None for j in st.jump])
+    return rf, stride, _axes_cell(st.center), _axes_cell(st.padding), ", ".join(flags)
+
+
+def _raw(st) -> list[Any]:
+    from netstat.receptive import number
+
+    if st is None:
+        return [None] * 6
+    return [
+        "|".join("global" if a.whole else str(number(a.size)) for a in st.axes),
+        "|".join(str(number(a.jump)) for a in st.axes),
+        "|".join(str(number(a.center)) for a in st.axes),
+        "|".join(str(number(a.padding)) for a in st.axes),
+        st.is_global,
+        st.aligned,
+    ]
+
+
+def _selected(layers, depth: int | None) -> list[tuple[int, Any]]:
+    """Leaf layers (depth None) or the module tree down to `depth`."""
+    if depth is None:
+        return [(i, layer) for i, layer in enumerate(layers) if layer.is_leaf and layer.depth > 0]
+    return [(i, layer) for i, layer in enumerate(layers) if 0 < layer.depth <= depth]
+
+
+def _label(layer, depth: int | None) -> str:
+    if depth is None:
+        return layer.name
+    indent = "  " * (layer.depth - 1)
+    return f"{indent}{layer.name.rsplit('.', 1)[-1] if layer.depth > 1 else layer.name}"
+
+
+def rf_table(result, depth: int | None = None) -> Table:
+    """One row per layer: output shape, RF, effective stride, centre of the
+    first unit, effective padding, and flags."""
+    axes = "x".join(result.axis_names)
+    scope = "every leaf layer" if depth is None else f"layers to depth {depth}"
+    t = Table(
+        f"{result.model} — receptive fields, input {shape_str(result.input_shape)} ({scope})",
+        [
+            Column("Layer", "left"),
+            Column("Type", "left"),
+            Column("Output", "left"),
+            Column(f"RF ({axes})"),
+            Column("Stride"),
+            Column("Centre"),
+            Column("Eff. pad"),
+            Column("Note", "left"),
+        ],
+    )
+    rows = _selected(result.layers, depth)
+    for _, layer in rows:
+        rf, stride, centre, pad, flags = _rf_cells(layer.rf)
+        t.add_row(
+            [_label(layer, depth), layer.type, shape_str(layer.output_shape), rf, stride, centre, pad, flags],
+            raw=[layer.name, layer.type, shape_str(layer.output_shape)] + _raw(layer.rf) + [flags],
+        )
+    if result.final is not None:
+        rf, stride, centre, pad, flags = _rf_cells(result.final.rf)
+        t.add_row(
+            ["(output)", "", shape_str(result.final.output_shape), rf, stride, centre, pad, flags],
+            raw=["(output)", "", shape_str(result.final.output_shape)] + _raw(result.final.rf) + [flags],
+        )
+        if t.rows:
+            t.section_ends.add(len(t.rows) - 2)
+    t.footer = rf_footer(result)
+    return t
+
+
+def rf_footer(result) -> list[str]:
+    lines = [
+        "RF and stride in input pixels; Centre: input pixel at the centre of the first unit's RF; "
+        "Eff. pad = (RF - 1)/2 - Centre (Araujo et al., Distill 2019). Global: the unit sees the whole input."
+    ]
+    mis = sorted({m for layer in result.layers if layer.rf is not None for m in layer.rf.misaligned})
+    if mis:
+        lines.append(f"[bold yellow]Misaligned[/] (inputs disagree on stride or centre; the RF is their union): {', '.join(mis)}")
+    if any(layer.rf is not None and any(a.slack for a in layer.rf.axes) for layer in result.layers):
+        lines.append("±: after upsampling the RF is the mean over units; each unit's edges are within ± that many pixels.")
+    for n in result.notes:
+        lines.append(f"[yellow]Note:[/] {n}")
+    return lines
+
+
+def stack_table(res) -> Table:
+    """Calculator: the stack layer by layer, the single kernel of the same RF,
+    and (dilated stacks) the plain stack and the gridding."""
+    from netstat.receptive import fmt_number
+
+    k = "x".join(map(str, res.kernel))
+    c = "C" if res.channels is None else str(res.channels)
+    title = f"{len(res.layers)} stacked {k} convolutions, {c} -> {c} channels"
+    if res.dilated:
+        title += f", dilation {','.join(map(str, res.dilations))}"
+    strided = any(s != 1 for s in res.strides)
+    columns = [Column("Layer", "left"), Column("Dil.")]
+    columns += [Column("RF"), Column("Stride")] if strided else [Column("RF")]
+    columns += [Column("Stack"), Column("One kernel", "left")]
+    if res.channels is not None:
+        columns += [Column("Params (cum.)"), Column("One kernel")]
+    if res.dilated:
+        columns += [Column("Plain RF"), Column("Used/span")]
+    t = Table(title, columns)
+    for layer in res.layers:
+        rf = _axes_cell(layer.rf)
+        single = "x".join(map(str, layer.single_kernel)) + f": {layer.single_c2}C²"
+        cells = [str(layer.index), str(layer.dilation), rf]
+        raw = [layer.index, layer.dilation, rf]
+        if strided:
+            cells.append(_axes_cell(layer.jump))
+            raw.append(_axes_cell(layer.jump))
+        cells += [f"{layer.params_c2}C²", single]
+        raw += [layer.params_c2, layer.single_c2]
+        if res.channels is not None:
+            cells += [grouped(layer.cumulative_params), grouped(layer.single_params)]
+            raw += [layer.cumulative_params, layer.single_params]
+        if res.dilated:
+            used = "-" if layer.used[0] is None else _axes_cell(layer.used) + "/" + _axes_cell(layer.span)
+            cells += [_axes_cell(layer.plain_rf), used]
+            raw += [_axes_cell(layer.plain_rf), used]
+        t.add_row(cells, raw=raw)
+    last = res.layers[-1]
+    ratio = last.single_c2 / last.params_c2
+    bias = " (+ biases)" if res.bias else ""
+    t.footer.append(
+        f"{len(res.layers)} layers see {_axes_cell(last.rf)}x{_axes_cell(last.rf)} with {last.params_c2}C² weights{bias}; "
+        f"one {'x'.join(map(str, last.single_kernel))} kernel needs {last.single_c2}C² ({fmt_number(round(ratio, 2))}x)."
+        if len(res.kernel) == 2 and len(set(last.rf)) == 1
+        else f"{len(res.layers)} layers see {'x'.join(map(str, last.rf))} with {last.params_c2}C² weights{bias}; one kernel of that size needs {last.single_c2}C²."
+    )
+    if res.dilated:
+        t.footer.append(
+            f"The plain stack (no dilation) with the same weights sees {_axes_cell(last.plain_rf)}. "
+            "Used/span: input positions per axis with a path to the centre output, of the RF's span (gridding)."
+        )
+    for w in res.warnings:
+        t.footer.append(f"[bold yellow]Warning:[/] {w}")
+    return t
+
+
+def verify_table(v, depth: int | None = None) -> Table:
+    """Analytic interval vs non-zero gradient extent per layer and axis."""
+    names = v.analytic.axis_names
+    columns = [Column("Layer", "left"), Column("Type", "left"), Column("RF")]
+    for a in names:
+        columns += [Column(f"Analytic {a}"), Column(f"Gradient {a}")]
+    columns.append(Column("Agree", "left"))
+    t = Table(f"{v.model} — receptive field checked by gradients, input {shape_str(v.input_shape)}", columns)
+    rows = {r.name: r for r in v.rows}
+    shown = [layer for _, layer in _selected(v.analytic.layers, depth)]
+    seen = set()
+    for layer in shown:
+        r = rows.get(layer.name)
+        if r is None or layer.name in seen:
+            continue
+        seen.add(layer.name)
+        rf, *_ = _rf_cells(layer.rf)
+        cells = [_label(layer, depth), layer.type, rf]
+        raw = [layer.name, layer.type, rf]
+        for check in r.axes:
+            cells += [_extent(check.expected), _extent(check.gradient)]
+            raw += [_extent(check.expected), _extent(check.gradient)]
+        status = r.status
+        style = {"ok": "[green]ok[/]", "mismatch": "[bold red]NO[/]", "edge": "[yellow]edge[/]", "misaligned": "[yellow]misaligned[/]"}
+        cells.append(style.get(status, status))
+        raw.append(status)
+        t.add_row(cells, raw=raw)
+    counts = v.counts
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    verdict = "[bold green]agree[/]" if v.agree else "[bold red]DISAGREE[/]"
+    t.footer.append(f"Analytic vs gradient on all {len(v.rows)} layer outputs: {verdict} ({summary}) in {v.seconds:.1f} s.")
+    t.footer.append(
+        "Gradient: extent (first..last input pixel) of the non-zero gradient of the centre unit on a linearised copy "
+        "(positive weights, identity activations, average pooling); analytic: that unit's RF clipped to the input."
+    )
+    if v.mode == "strips":
+        t.footer.append(f"Each axis was checked on a thin strip input: {', '.join(shape_str(s) for s in v.strip_shapes)}.")
+    if "edge" in counts:
+        t.footer.append("edge: the RF crosses the input border, where strided layers skip the last pixels; the gradient is narrower.")
+    for n in v.notes:
+        t.footer.append(f"[yellow]Note:[/] {n}")
+    return t
+
+
+def _extent(ext) -> str:
+    if ext is None:
+        return "-"
+    return f"{_num(ext[0])}..{_num(ext[1])}"
+
+
+def erf_table(results: Sequence[Any]) -> Table:
+    """Effective RF (Luo et al. 2016) beside the analytic RF."""
+    t = Table(
+        "Effective receptive field (Luo et al. 2016)",
+        [
+            Column("Model", "left"),
+            Column("Layer", "left"),
+            Column("Unit", "left"),
+            Column("RF"),
+            Column("r50 (px)"),
+            Column("r95 (px)"),
+            Column("ERF95 / RF"),
+            Column("Seeds"),
+        ],
+    )
+    for e in results:
+        rf = e.rf
+        size = None if rf is None or rf.is_global else max(s for s in rf.local_size if s is not None)
+        cover = "-" if not size else f"{2 * e.r95 + 1:.0f} / {_num(size)} = {(2 * e.r95 + 1) / float(size):.2f}"
+        t.add_row(
+            [e.model, e.layer, ",".join(map(str, e.unit)), _rf_cells(rf)[0], f"{e.r50:.1f}", f"{e.r95:.1f}", cover, str(e.seeds)],
+            raw=[e.model, e.layer, ",".join(map(str, e.unit)), _rf_cells(rf)[0], e.r50, e.r95, (2 * e.r95 + 1) / float(size) if size else None, e.seeds],
+        )
+    t.footer.append(
+        "r50 / r95: radius around the unit's RF centre holding 50% / 95% of the mean |gradient| "
+        "(random init, random normal input, averaged over seeds); ERF95 / RF compares the 95% diameter with the analytic RF."
+    )
+    return t
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Write a matplotlib figure atomically; the suffix picks the format."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_growth(results: Sequence[Any], path: str | os.PathLike) -> Path:
+    """RF size and effective stride along the leaf layers, one line per model."""
+    plt = _pyplot()
+    fig, (ax_rf, ax_j) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=False)
+    for res in results:
+        xs, rf, jumps, global_at = [], [], [], None
+        leaves = [layer for layer in res.layers if layer.is_leaf and layer.rf is not None]
+        for k, layer in enumerate(leaves):
+            st = layer.rf
+            if st.is_global:
+                global_at = k if global_at is None else global_at
+                continue
+            sizes = [a.size for a in st.axes if a.size is not None and not a.whole]
+            if not sizes:
+                continue
+            xs.append(k)
+            rf.append(float(max(sizes)))
+            jumps.append(float(max(abs(a.jump) for a in st.axes if a.size is not None)))
+        (line,) = ax_rf.plot(xs, rf, marker=".", label=res.model)
+        ax_j.plot(xs, jumps, marker=".", color=line.get_color(), label=res.model)
+        size = max(res.input_shape[2:]) if len(res.input_shape) > 2 else None
+        if size:
+            ax_rf.axhline(size, color=line.get_color(), linestyle=":", linewidth=0.8)
+        if global_at is not None:
+            ax_rf.axvline(global_at, color=line.get_color(), linestyle="--", linewidth=0.8)
+    ax_rf.set_ylabel("RF (input pixels)")
+    ax_rf.set_yscale("log")
+    ax_rf.set_title("Receptive field growth (dotted: input size; dashed: first global layer)")
+    ax_rf.legend(fontsize=8)
+    ax_j.set_ylabel("effective stride")
+    ax_j.set_yscale("log", base=2)
+    ax_j.set_xlabel("leaf layer (call order)")
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_erf(e, path: str | os.PathLike) -> Path:
+    """Heat map of the effective RF with the analytic RF box and the 50% /
+    95% mass circles."""
+    import numpy as np
+
+    plt = _pyplot()
+    grad_map = np.asarray(e.map)
+    if grad_map.ndim != 2:
+        raise ValueError("The ERF heat map needs a 2-D input.")
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    shown = np.log10(grad_map + grad_map.max() * 1e-6) if grad_map.max() > 0 else grad_map
+    im = ax.imshow(shown, cmap="magma", origin="upper", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="log10 share of |gradient|")
+    cy, cx = (float(c) for c in e.center[:2])
+    ax.plot([cx], [cy], marker="+", color="cyan", markersize=10)
+    from matplotlib.patches import Circle, Rectangle
+
+    for radius, style in ((e.r50, "-"), (e.r95, "--")):
+        ax.add_patch(Circle((cx, cy), radius, fill=False, edgecolor="cyan", linestyle=style, linewidth=1.2))
+    st = e.rf
+    if st is not None and all(a.size is not None for a in st.axes[:2]):
+        hh, hw = (float(st.axes[0].size) - 1) / 2, (float(st.axes[1].size) - 1) / 2
+        ax.add_patch(Rectangle((cx - hw - 0.5, cy - hh - 0.5), 2 * hw + 1, 2 * hh + 1, fill=False, edgecolor="white", linestyle=":", linewidth=1.2))
+    ax.set_xlim(-0.5, grad_map.shape[1] - 0.5)
+    ax.set_ylim(grad_map.shape[0] - 0.5, -0.5)
+    ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f} px)\nwhite: analytic RF; {e.seeds} seeds", fontsize=9)
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
