@@ -164,13 +164,13 @@ def _hub_names(package: str, glob: str) -> list[str]:
 
 
 def _import_location(location: str):
-    from netstat.spec import _import_file
+    from netstat.spec import import_file
 
     if location.endswith(".py") or "/" in location or "\\" in location:
         path = Path(location)
         if not path.is_file():
             raise UsageError(f"The file '{location}' does not exist.")
-        return _import_file(path)
+        return import_file(path)
     try:
         return importlib.import_module(location)
     except ImportError as err:
@@ -267,11 +267,10 @@ def _plain(value: Any) -> Any:
 
 def measure(source) -> dict[str, Any]:
     """One model's baseline entry (JSON values, in QUANTITIES order)."""
-    from netstat.metrics import build_profile
-    from netstat.trace import trace_model
+    from netstat.metrics import profile
 
-    trace, built = trace_model(source, "meta")
-    totals = build_profile(source.name, source.input_shape, trace, built).totals
+    result = profile(source)
+    totals, trace = result.totals, result.trace
     entry: dict[str, Any] = {
         "input_shape": list(source.input_shape),
         "params": totals["params"],

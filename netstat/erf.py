@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -241,15 +242,22 @@ def fill_weights(model: torch.nn.Module, thin: tuple[int, ...] = ()) -> None:
 # --------------------------------------------------------------------------- capture per module call
 
 
+class _Enough(Exception):
+    """Raised from a hook once every wanted output is captured: the rest of
+    the forward pass is not needed."""
+
+
 class _Capture:
     """Forward hooks on every module of a model we own: the first output
     tensor of each call, keyed by (path, call number). The hook hands a
-    clone downstream so later in-place ops cannot change a captured value."""
+    clone downstream so later in-place ops cannot change a captured value.
+    With `until`, the forward stops (raises `_Enough`) once those are captured."""
 
-    def __init__(self, model: torch.nn.Module, clone: bool = True) -> None:
+    def __init__(self, model: torch.nn.Module, clone: bool = True, until: set | None = None) -> None:
         self.outputs: dict[tuple[str, int], torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.handles = []
+        self.missing = set(until) if until else None
         for path, module in model.named_modules():
             self.handles.append(module.register_forward_hook(self._hook(path, clone)))
 
@@ -260,6 +268,10 @@ class _Capture:
             first = next((t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)), None)
             if first is not None:
                 self.outputs[(path, n)] = first
+            if self.missing is not None:
+                self.missing.discard((path, n))
+                if not self.missing:
+                    raise _Enough
             if clone:
                 return tree_map(lambda t: t.clone() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, output)
             return None
@@ -390,12 +402,15 @@ def _forward(model, x, capture_clone: bool = True):
     return cap.outputs
 
 
-def _strip_shape(model, full: tuple, axis: int, analytic: RFResult) -> tuple | None:
+def _strip_shape(model, full: tuple, axis: int, analytic: RFResult) -> tuple[tuple, float] | None:
     """The thinnest input that is full along `axis` and runs with the same
-    layer sizes along it as the full-size trace."""
+    layer sizes along it as the full-size trace, and the bytes of its
+    layers' outputs relative to the full input's."""
     nsp = len(full) - 2
     expected = _axis_sizes(analytic, axis)
+    full_bytes = sum(math.prod(layer.output_shape) for layer in analytic.layers if layer.output_shape) or 1
     tried = set()
+    dtype = next(model.parameters(), torch.empty(0)).dtype
     for w in (1, 2, 4, 8, 16, 32, 64, 128, 256):
         shape = tuple(full[:2]) + tuple(full[2 + k] if k == axis else min(w, full[2 + k]) for k in range(nsp))
         if shape in tried or shape == tuple(full):
@@ -403,12 +418,11 @@ def _strip_shape(model, full: tuple, axis: int, analytic: RFResult) -> tuple | N
         tried.add(shape)
         try:
             with torch.no_grad():
-                dtype = next(model.parameters(), torch.empty(0)).dtype
                 outs = _forward(model, torch.ones(shape, dtype=dtype), capture_clone=False)
         except Exception:  # noqa: BLE001 - too thin for this model: try wider
             continue
         if _sizes_match(outs, expected, axis, analytic):
-            return shape
+            return shape, sum(t.numel() for t in outs.values()) / full_bytes
     return None
 
 
@@ -484,23 +498,29 @@ def _judge(st: TensorRF | None, expected, raw, slack, grad_extent, n_in: int) ->
 
 
 
+def _key(layer) -> tuple[str, int]:
+    return (layer.name if layer.name != "(model)" else "", layer.call)
+
+
 def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int], dtype=torch.float32) -> list[dict[int, tuple | None]]:
     """One forward and one backward for many probes: probe b reads batch
     element b of its layer's output (eval-mode CNNs keep batch elements
     apart), so one gradient holds every probe's extent."""
     count = len(layers)
     x = torch.ones((count,) + tuple(shape[1:]), dtype=dtype, requires_grad=True)
-    cap = _Capture(model)
+    cap = _Capture(model, until={_key(layer) for layer in layers})
     try:
         with _Linearise():
             model(x)
+    except _Enough:
+        pass
     except Exception as err:  # noqa: BLE001
         raise ModelRunError(f"The linearised copy of {name} cannot run on {shape}: {type(err).__name__}: {err}.") from None
     finally:
         cap.close()
     total, alone = None, []
     for b, layer in enumerate(layers):
-        t = cap.outputs.get((layer.name if layer.name != "(model)" else "", layer.call))
+        t = cap.outputs.get(_key(layer))
         st = layer.rf
         if t is None or not t.is_floating_point() or not t.requires_grad:
             continue
@@ -514,6 +534,13 @@ def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int]
         else:
             alone.append((b, t[index].sum()))
     out: list[dict[int, tuple | None]] = [{a: None for a in axes} for _ in layers]
+    try:
+        return _backward(x, total, alone, out, count, axes)
+    except RuntimeError as err:
+        raise ModelRunError(f"The gradient check of {name} on {shape} failed: {str(err).splitlines()[0]}", hint="Try a smaller --input.") from None
+
+
+def _backward(x, total, alone, out, count, axes):
     if total is not None:
         (grad,) = torch.autograd.grad(total, x, retain_graph=bool(alone))
         for b in range(count):
@@ -530,31 +557,50 @@ def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int]
 
 
 
-def _plans(model, full: tuple, analytic: RFResult, strips: bool, notes: list[str]) -> list[tuple[tuple, list[int]]]:
-    """(input shape, axes it checks): one thin strip per axis, else the full input."""
+def _plans(model, full: tuple, analytic: RFResult, strips: bool, notes: list[str]) -> list[tuple[tuple, list[int], float]]:
+    """(input shape, axes it checks, its activations relative to the full
+    input's): one thin strip per axis, else the full input."""
     nsp = len(full) - 2
     plans = []
     if strips and nsp > 1:
         for axis in range(nsp):
-            shape = _strip_shape(model, full, axis, analytic)
-            if shape is None:
+            found = _strip_shape(model, full, axis, analytic)
+            if found is None:
                 notes.append("No thin strip input runs with the same layer sizes, so the check ran at the full input.")
-                return [(full, list(range(nsp)))]
-            plans.append((shape, [axis]))
-    return plans or [(full, list(range(nsp)))]
+                return [(full, list(range(nsp)), 1.0)]
+            plans.append((found[0], [axis], found[1]))
+    return plans or [(full, list(range(nsp)), 1.0)]
 
 
-def _probes(analytic: RFResult, layers: str) -> list[list[int]]:
-    """Layer indexes grouped by output tensor (a container's output is its last child's)."""
+def _probes(analytic: RFResult, layers: str | int) -> list[list[int]]:
+    """Layer indexes grouped by output tensor (a container's output is its
+    last child's); `layers`: "all", "leaves", or a module-tree depth."""
     by_tid: dict[int, list[int]] = {}
     calls = analytic.trace.modules if analytic.trace is not None else []
     for i, layer in enumerate(analytic.layers):
         if layers == "leaves" and not layer.is_leaf:
             continue
+        if isinstance(layers, int) and layer.depth > layers:
+            continue
         ref = calls[i].outputs[0] if i < len(calls) and calls[i].outputs else None
         if ref is not None:
             by_tid.setdefault(ref.tid, []).append(i)
-    return list(by_tid.values())
+    # in the order their outputs appear, so a batch of probes can stop the forward early
+    return sorted(by_tid.values(), key=lambda idxs: calls[idxs[0]].end_op)
+
+
+def _activation_bytes(analytic: RFResult) -> float:
+    """Bytes of every tensor the traced forward allocates (float32, batch 1)."""
+    trace = analytic.trace
+    if trace is None:
+        return 0.0
+    total = 0
+    for op in trace.ops:
+        for ref, new in zip(op.outputs, op.allocates):
+            if new:
+                total += ref.numel * 4
+    batch = trace.inputs[0].shape[0] if trace.inputs and trace.inputs[0].shape else 1
+    return total / max(1, batch)
 
 
 def _check_axes(layer, axes: list[int], per_axis: dict, full: tuple) -> dict[int, AxisCheck]:
@@ -575,12 +621,14 @@ def verify(
     input_size: tuple[int, ...] | None = None,
     strips: bool = True,
     analytic: RFResult | None = None,
-    layers: str = "all",
+    layers: str | int = "all",
     chunk: int = 64,
+    memory_budget: float = 2 * 2**30,
 ) -> VerifyResult:
     """Check the analytic RF of every layer against the gradient of a
     linearised copy (see the module docstring). `layers`: "all" module calls,
-    or "leaves". The user's model is never modified."""
+    "leaves", or the module tree down to a depth (an int; depth 0 is the
+    model's output). The user's model is never modified."""
     from netstat.receptive import receptive_field
 
     start = time.perf_counter()
@@ -602,12 +650,15 @@ def verify(
         probes = _probes(analytic, layers)
         checks: dict[int, dict[int, AxisCheck]] = {}
         rechecked = 0
-        for shape, axes in plans:
+        per_sample = _activation_bytes(analytic)
+        for shape, axes, scale in plans:
             thin = tuple(k for k in range(nsp) if shape[2 + k] == 1)
             fill_weights(fast, thin)
+            # forward values, clones for the capture, autograd's saved tensors and gradients: ~6x the activations
+            step = max(1, min(chunk, int(memory_budget / max(1.0, 6 * per_sample * scale))))
             results = []
-            for first in range(0, len(probes), chunk):
-                group = probes[first : first + chunk]
+            for first in range(0, len(probes), step):
+                group = probes[first : first + step]
                 results += _probe_extents(fast, source.name, shape, [analytic.layers[idxs[0]] for idxs in group], axes)
             failing = []
             for idxs, per_axis in zip(probes, results):
@@ -622,8 +673,9 @@ def verify(
                     exact = linearised(built, torch.float64)
                 fill_weights(exact, thin)
                 rechecked += len(failing)
-                for first in range(0, len(failing), chunk):
-                    group = failing[first : first + chunk]
+                small = max(1, step // 2)  # float64: twice the bytes
+                for first in range(0, len(failing), small):
+                    group = failing[first : first + small]
                     again = _probe_extents(exact, source.name, shape, [analytic.layers[idxs[0]] for idxs in group], axes, torch.float64)
                     for idxs, per_axis in zip(group, again):
                         found = _check_axes(analytic.layers[idxs[0]], axes, per_axis, full)
@@ -644,7 +696,7 @@ def verify(
         model=source.name,
         input_shape=full,
         mode="strips" if len(plans) > 1 or plans[0][0] != full else "full",
-        strip_shapes=[s for s, _ in plans],
+        strip_shapes=[p[0] for p in plans],
         rows=rows,
         seconds=time.perf_counter() - start,
         analytic=analytic,
@@ -737,6 +789,35 @@ def mass_radii(grad_map, center: tuple) -> tuple[float, float, tuple]:
     return r50, r95, com
 
 
+def _erf_sum(source, full: tuple, key, index: tuple, layer: str, shared, seeds: int) -> torch.Tensor:
+    """Sum over seeds of |d unit / d input|, summed over batch and channels."""
+    acc = None
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        model = shared if shared is not None else _cpu_model(source).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        gen = torch.Generator().manual_seed(1000 + seed)
+        x = torch.randn(full, generator=gen, requires_grad=True)
+        cap = _Capture(model, until={key})
+        try:
+            model(x)
+        except _Enough:
+            pass
+        except Exception as err:  # noqa: BLE001
+            raise ModelRunError(f"{source.name} cannot run on {full}: {type(err).__name__}: {err}.") from None
+        finally:
+            cap.close()
+        t = cap.outputs.get(key)
+        if t is None or not t.requires_grad:
+            raise ModelRunError(f"Layer '{layer}' of {source.name} produced no differentiable output.")
+        (g,) = torch.autograd.grad(t[index].sum(), x)
+        g = g.abs().sum(dim=(0, 1)).double()
+        acc = g if acc is None else acc + g
+        del cap, t, x, model
+    return acc
+
+
 def effective_rf(
     model_or_name: Any,
     input_size: tuple[int, ...] | None = None,
@@ -766,29 +847,13 @@ def effective_rf(
         dims = [d for d, v in enumerate(st.dims) if v == a]
         u = (shape[dims[0]] - 1) // 2 if dims else 0
         centers.append(ax.center + u * ax.jump if ax.size is not None else (full[2 + a] - 1) / 2)
-    acc = None
     shared = None if source.owned else copy.deepcopy(source.module).to("cpu").eval()
-    for seed in range(seeds):
-        torch.manual_seed(seed)
-        model = shared if shared is not None else _cpu_model(source).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        gen = torch.Generator().manual_seed(1000 + seed)
-        x = torch.randn(full, generator=gen, requires_grad=True)
-        cap = _Capture(model)
-        try:
-            model(x)
-        except Exception as err:  # noqa: BLE001
-            raise ModelRunError(f"{source.name} cannot run on {full}: {type(err).__name__}: {err}.") from None
-        finally:
-            cap.close()
-        t = cap.outputs.get(key)
-        if t is None or not t.requires_grad:
-            raise ModelRunError(f"Layer '{target.name}' of {source.name} produced no differentiable output.")
-        (g,) = torch.autograd.grad(t[index].sum(), x)
-        g = g.abs().sum(dim=(0, 1)).double()
-        acc = g if acc is None else acc + g
-        del cap, t, x, model
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in verify(): one thread is faster on a shared 2-core machine
+    try:
+        acc = _erf_sum(source, full, key, index, target.name, shared, seeds)
+    finally:
+        torch.set_num_threads(threads)
     grad_map = (acc / acc.sum()).numpy() if float(acc.sum()) > 0 else acc.numpy()
     r50, r95, com = mass_radii(grad_map, tuple(float(c) for c in centers))
     return ERFResult(

@@ -63,6 +63,10 @@ def resolve(spec: Any, input_size: tuple[int, ...] | None = None) -> ModelSource
     overrides the model's default input."""
     import torch
 
+    if isinstance(spec, ModelSource):
+        if input_size is not None:
+            spec.input_shape = tuple(input_size)
+        return spec
     if isinstance(spec, torch.nn.Module):
         return ModelSource(name=type(spec).__name__, input_shape=input_size, module=spec)
     if not isinstance(spec, str) or not spec.strip():
@@ -153,7 +157,7 @@ def _from_factory(location: str, attr: str, spec: str) -> ModelSource:
         path = Path(location)
         if not path.is_file():
             raise UsageError(f"The file '{location}' does not exist.")
-        module = _import_file(path)
+        module = import_file(path)
     else:
         try:
             module = importlib.import_module(location)
@@ -167,7 +171,7 @@ def _from_factory(location: str, attr: str, spec: str) -> ModelSource:
     return ModelSource(name=spec, input_shape=None, factory=factory)
 
 
-def _import_file(path: Path):
+def import_file(path: Path):
     mod_name = f"netstat_user_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
     if spec is None or spec.loader is None:

@@ -95,10 +95,12 @@ def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) ->
         result = receptive_field(name, shape)
         results.append(result)
         data = result.to_dict()
-        if verify:
+        if effective and not verify:
+            pass  # the ERF table below says what matters; JSON keeps every layer
+        elif verify:
             from netstat.erf import verify as run_verify
 
-            check = run_verify(name, result.input_shape, analytic=result)
+            check = run_verify(name, result.input_shape, analytic=result, layers="all" if depth is None else depth)
             tables.append(verify_table(check, depth))
             data["verify"] = check.to_dict()
             failed = failed or not check.agree

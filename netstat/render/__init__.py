@@ -135,7 +135,7 @@ def to_csv(t: Table) -> str:
 
 
 def _md_cell(cell: Any) -> str:
-    return str(cell).replace("|", "\\|").replace("\n", " ")
+    return str(cell).replace("|", "\\|").replace("\n", " ").strip()
 
 
 def to_markdown(t: Table) -> str:

@@ -97,21 +97,21 @@ def rf_table(result, depth: int | None = None) -> Table:
             Column("Note", "left"),
         ],
     )
-    rows = _selected(result.layers, depth)
-    for _, layer in rows:
-        rf, stride, centre, pad, flags = _rf_cells(layer.rf)
-        t.add_row(
-            [_label(layer, depth), layer.type, shape_str(layer.output_shape), rf, stride, centre, pad, flags],
-            raw=[layer.name, layer.type, shape_str(layer.output_shape)] + _raw(layer.rf) + [flags],
-        )
+    rows = [(_label(layer, depth), layer) for _, layer in _selected(result.layers, depth)]
     if result.final is not None:
-        rf, stride, centre, pad, flags = _rf_cells(result.final.rf)
+        rows.append(("(output)", result.final))
+    for label, layer in rows:
+        rf, stride, centre, pad, flags = _rf_cells(layer.rf)
+        kind = layer.type if layer is not result.final else ""
         t.add_row(
-            ["(output)", "", shape_str(result.final.output_shape), rf, stride, centre, pad, flags],
-            raw=["(output)", "", shape_str(result.final.output_shape)] + _raw(result.final.rf) + [flags],
+            [label, kind, shape_str(layer.output_shape), rf, stride, centre, pad, flags],
+            raw=[layer.name, kind, shape_str(layer.output_shape)] + _raw(layer.rf) + [flags],
         )
-        if t.rows:
-            t.section_ends.add(len(t.rows) - 2)
+    if result.final is not None and len(t.rows) > 1:
+        t.section_ends.add(len(t.rows) - 2)
+    if not any(row[-1] for row in t.rows):  # no flags anywhere: drop the Note column
+        t.columns.pop()
+        t.rows = [row[:-1] for row in t.rows]
     t.footer = rf_footer(result)
     return t
 
@@ -142,11 +142,11 @@ def stack_table(res) -> Table:
     if res.dilated:
         title += f", dilation {','.join(map(str, res.dilations))}"
     strided = any(s != 1 for s in res.strides)
-    columns = [Column("Layer", "left"), Column("Dil.")]
+    columns = [Column("#", "left"), Column("Dil.")]
     columns += [Column("RF"), Column("Stride")] if strided else [Column("RF")]
     columns += [Column("Stack"), Column("One kernel", "left")]
     if res.channels is not None:
-        columns += [Column("Params (cum.)"), Column("One kernel")]
+        columns += [Column("Params (cum.)"), Column("Its params")]
     if res.dilated:
         columns += [Column("Plain RF"), Column("Used/span")]
     t = Table(title, columns)
@@ -241,28 +241,21 @@ def erf_table(results: Sequence[Any]) -> Table:
     """Effective RF (Luo et al. 2016) beside the analytic RF."""
     t = Table(
         "Effective receptive field (Luo et al. 2016)",
-        [
-            Column("Model", "left"),
-            Column("Layer", "left"),
-            Column("Unit", "left"),
-            Column("RF"),
-            Column("r50 (px)"),
-            Column("r95 (px)"),
-            Column("ERF95 / RF"),
-            Column("Seeds"),
-        ],
+        [Column("Model", "left"), Column("Layer", "left"), Column("RF"), Column("r50 (px)"), Column("r95 (px)"), Column("ERF95/RF")],
     )
     for e in results:
         rf = e.rf
         size = None if rf is None or rf.is_global else max(s for s in rf.local_size if s is not None)
-        cover = "-" if not size else f"{2 * e.r95 + 1:.0f} / {_num(size)} = {(2 * e.r95 + 1) / float(size):.2f}"
+        ratio = (2 * e.r95 + 1) / float(size) if size else None
         t.add_row(
-            [e.model, e.layer, ",".join(map(str, e.unit)), _rf_cells(rf)[0], f"{e.r50:.1f}", f"{e.r95:.1f}", cover, str(e.seeds)],
-            raw=[e.model, e.layer, ",".join(map(str, e.unit)), _rf_cells(rf)[0], e.r50, e.r95, (2 * e.r95 + 1) / float(size) if size else None, e.seeds],
+            [e.model, e.layer, _rf_cells(rf)[0], f"{e.r50:.1f}", f"{e.r95:.1f}", "-" if ratio is None else f"{ratio:.2f}"],
+            raw=[e.model, e.layer, _rf_cells(rf)[0], e.r50, e.r95, ratio],
         )
+    seeds = sorted({e.seeds for e in results})
     t.footer.append(
-        "r50 / r95: radius around the unit's RF centre holding 50% / 95% of the mean |gradient| "
-        "(random init, random normal input, averaged over seeds); ERF95 / RF compares the 95% diameter with the analytic RF."
+        f"The centre unit's |gradient| with respect to the input, random initialisation and random normal input, "
+        f"averaged over {', '.join(map(str, seeds))} seed(s). r50 / r95: radius around the unit's RF centre holding "
+        "50% / 95% of it; ERF95/RF: the 95% diameter over the analytic RF."
     )
     return t
 
@@ -359,7 +352,13 @@ def plot_erf(e, path: str | os.PathLike) -> Path:
         ax.add_patch(Rectangle((cx - hw - 0.5, cy - hh - 0.5), 2 * hw + 1, 2 * hh + 1, fill=False, edgecolor="white", linestyle=":", linewidth=1.2))
     ax.set_xlim(-0.5, grad_map.shape[1] - 0.5)
     ax.set_ylim(grad_map.shape[0] - 0.5, -0.5)
-    ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f} px)\nwhite: analytic RF; {e.seeds} seeds", fontsize=9)
+    box = "white: analytic RF"
+    if st is not None and all(a.size is not None for a in st.axes[:2]):
+        lo_y, lo_x = cy - (float(st.axes[0].size) - 1) / 2, cx - (float(st.axes[1].size) - 1) / 2
+        hi_y, hi_x = cy + (float(st.axes[0].size) - 1) / 2, cx + (float(st.axes[1].size) - 1) / 2
+        if lo_y < 0 and lo_x < 0 and hi_y >= grad_map.shape[0] and hi_x >= grad_map.shape[1]:
+            box = f"analytic RF {_axes_cell(st.local_size)} px: covers the whole input"
+    ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f} px)\n{box}; {e.seeds} seeds", fontsize=9)
     fig.tight_layout()
     try:
         return save_figure(fig, path)

@@ -256,6 +256,7 @@ CUDA_CONFIGS: list[tuple[str, list[str], dict[str, Any]]] = [
     ("resnet50 fp16 channels_last + roofline", ["resnet50"], dict(dtype="fp16", channels_last=True, batches=[1, 32, 256], roofline=True)),
     ("resnet50 fp16 channels_last cudnn.benchmark", ["resnet50"], dict(dtype="fp16", channels_last=True, cudnn_benchmark=True, batches=[1, 256])),
     ("resnet50 fp16 channels_last torch.compile", ["resnet50"], dict(dtype="fp16", channels_last=True, compile_mode="default", batches=[1, 256])),
+    ("resnet50 fp16 channels_last torch.compile(reduce-overhead): CUDA graphs", ["resnet50"], dict(dtype="fp16", channels_last=True, compile_mode="reduce-overhead", batches=[1, 256])),
     ("resnet50 bf16 amp", ["resnet50"], dict(dtype="bf16", amp=True, batches=[1, 256])),
     ("resnet50 fp16 channels_last throughput", ["resnet50"], dict(dtype="fp16", channels_last=True, mode="throughput", batches=[256])),
     ("resnet50 fp32: a batch too large (OOM)", ["resnet50"], dict(batches=[64, 50_000, 128])),
@@ -278,7 +279,7 @@ def run_cuda(out: Path, device: str, quick: bool) -> None:
     for label, models, kwargs in CUDA_CONFIGS:
         if quick:
             kwargs = {**kwargs, "batches": [min(b, 2) for b in kwargs["batches"]][:1], "roofline": False,
-                      "compile_mode": None}
+                      "compile_mode": None, "cudnn_benchmark": False}
         log(f"cuda: {label}")
         t0 = time.perf_counter()
         entry: dict[str, Any] = {"label": label, "models": models, "options": kwargs}
