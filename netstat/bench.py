@@ -5,7 +5,8 @@ The protocol (every choice is recorded in each result's JSON):
 1. The model is built on the chosen device with real (randomly initialised)
    weights, converted to the dtype and memory format asked for, put in eval
    mode and, with ``compile_mode``, wrapped in ``torch.compile``. A user's own
-   module is deep-copied first, so it is never modified. The input is fixed
+   module is timed as it is when nothing needs changing, else deep-copied
+   first: it is never modified. The input is fixed
    (standard normal, seed 0). Everything runs under ``torch.inference_mode()``
    (and ``torch.autocast`` with ``amp``), with the thread count set explicitly
    (default: every core this process may use) and Python's garbage collector
@@ -745,16 +746,33 @@ def _costs(source, shape: tuple[int, ...], dtype: str, amp: bool) -> tuple[dict[
     return {"madds": totals.get("madds"), "flops": totals.get("flops"), "memory_access_bytes": mac}, None
 
 
-def _prepare(source, device: str, dtype: str, amp: bool, channels_last: bool, compile_mode: str | None):
-    """The model to time: built on `device` (a user's module deep-copied first),
-    cast, laid out, in eval mode, compiled when asked."""
+def _ready_as_is(module, device: str, dtype: str, amp: bool, channels_last: bool, compile_mode: str | None) -> bool:
+    """True when a user's module can be timed without changing anything: in
+    eval mode, every tensor already on `device`, no cast, layout or compile."""
     import torch
 
+    if module.training or (dtype != "fp32" and not amp) or channels_last or compile_mode is not None:
+        return False
+    target = torch.device(device)
+    if target.type == "cuda" and target.index is None:
+        target = torch.device("cuda", torch.cuda.current_device())
+    tensors = list(module.parameters()) + list(module.buffers())
+    return all(t.device == target for t in tensors) and not any(m.training for m in module.modules())
+
+
+def _prepare(source, device: str, dtype: str, amp: bool, channels_last: bool, compile_mode: str | None):
+    """The model to time: built on `device`, cast, laid out, in eval mode,
+    compiled when asked. A user's module is used as it is when nothing needs
+    changing, else deep-copied first: it is never modified."""
+    import torch
+
+    if not source.owned and _ready_as_is(source.module, device, dtype, amp, channels_last, compile_mode):
+        return source.module
     try:
         if source.owned:
             model = source.build(device)
         else:
-            model = copy.deepcopy(source.module)  # never modify the user's module
+            model = copy.deepcopy(source.module)
     except NetstatError:
         raise
     except Exception as err:  # noqa: BLE001
@@ -966,10 +984,11 @@ def _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protoco
         "gc_disabled": True,
         "other_processes_cores": None if other.cores is None else round(other.cores, 3),
     }
-    threads, cores = torch.get_num_threads(), usable_cores()
-    if other.cores is not None and other.cores > max(0.0, cores - threads) + 0.25:
+    # On CPU every thread needs a core; on CUDA one host thread launches the work.
+    needed, cores = (1 if cuda else torch.get_num_threads()), usable_cores()
+    if other.cores is not None and other.cores > max(0.0, cores - needed) + 0.25:
         result.warnings.append(
-            f"Other processes kept {other.cores:.1f} of {cores} cores busy while measuring {threads} thread(s): "
+            f"Other processes kept {other.cores:.1f} of {cores} cores busy while this needed {needed}: "
             "times are inflated."
         )
     if result.stats.iqr_rel >= UNSTABLE_IQR:

@@ -223,38 +223,16 @@ def _factory_input(factory: Any, input_size: tuple[int, ...] | None) -> tuple[in
 # ---------------------------------------------------------------------------
 
 
-def _receptive():
-    """netstat.receptive, or None where it is not available."""
-    try:
-        return importlib.import_module("netstat.receptive")
-    except ModuleNotFoundError as err:
-        if err.name == "netstat.receptive":
-            return None
-        raise
+def final_rf(trace) -> dict[str, Any]:
+    """RF and effective stride, per axis, of the final feature map
+    (`RFResult.features`: VGG-16's pool5, 212 / stride 32; a segmentation
+    net's output), 'global' where it already sees the whole input."""
+    from netstat.receptive import analyze
 
-
-def final_rf(trace) -> dict[str, Any] | None:
-    """RF and effective stride, per axis, of the final feature map: the last
-    module output whose dims still run along the input's axes (the model
-    output of a segmentation net; VGG-16's pool5: 212, stride 32), not a
-    global pooling or a flattened vector. Its RF is 'global' when it already
-    sees the whole input (after any squeeze-excitation block). None when
-    netstat.receptive is not available."""
-    receptive = _receptive()
-    if receptive is None:
-        return None
-    result = receptive.analyze(trace)
-    best = None
-    for i, (call, layer) in enumerate(zip(trace.modules, result.layers)):
-        state = layer.rf
-        if state is None or not any(d is not None for d in getattr(state, "dims", ())):
-            continue
-        key = (call.end_op, -i)  # the latest; the outermost of modules ending together
-        if best is None or key > best[0]:
-            best = (key, state.to_dict())
-    if best is None:
+    layer = analyze(trace).features
+    if layer is None:
         return {"rf": None, "rf_stride": None}
-    info = best[1]
+    info = layer.rf.to_dict()
     return {"rf": "global" if info["global"] else info["rf"], "rf_stride": info["stride"]}
 
 
@@ -280,9 +258,7 @@ def measure(source) -> dict[str, Any]:
         "flops": totals["flops"],
         "output_shape": _plain(totals["output_shape"]),
     }
-    rf = final_rf(trace)
-    if rf is not None:
-        entry.update(rf)
+    entry.update(final_rf(trace))
     entry["peak_activation_bytes"] = totals["peak_activation_bytes"]
     entry["memory_access_bytes"] = totals["memory_access_bytes"]
     return entry

@@ -6,7 +6,7 @@ Verification (`verify`)
 A second, independent method: back-propagate from one output unit at the
 centre of a layer's output to the input of a *linearised* copy of the model,
 and read off the extent of the non-zero input gradient per axis. The copy is a
-deep copy (the user's model is never touched) on the CPU in float64, with
+deep copy on the CPU (the user's model is never touched), with
 
 * every weight a positive constant (1 / fan-in), every bias zero;
 * activations (ReLU, ReLU6, SiLU, sigmoid, tanh, hard-swish, ...), softmax and
@@ -15,30 +15,44 @@ deep copy (the user's model is never touched) on the CPU in float64, with
   treats every normalisation's statistics as constants;
 * max pooling replaced by average pooling with the same window, adaptive max
   pooling by adaptive average pooling, ``amax`` / ``max`` by ``mean``, and
-  max_unpool by nearest upsampling (where the analytic rule reads it);
+  max_unpool by nearest upsampling (which is how the analytic rule reads it);
+* sums of two tensors replaced by their mean, and products or quotients of
+  two input-dependent tensors (gates, attention) by ``a + (b - b.detach())``
+  (a's value, gradient 1 to both): values stay near 1 however deep the
+  network, and no two paths can cancel;
 
 so every path from the input to the unit carries a positive gradient, and the
 non-zero extent is exactly the set of input pixels the unit can see. It must
-equal the analytic interval of that unit clipped to the input
-(``c + u j ± (r - 1)/2``), within the reported slack where upsampling makes
-the model an average, and the whole input for global layers.
+equal the analytic interval of that unit (``c + u j ± (r - 1)/2``) within the
+layer's reach (`netstat.receptive.AxisRF.reach`: the input, less border
+pixels no unit reads), within the reported slack where upsampling makes the
+model an average; for a global layer, the whole reach. A unit whose window
+reaches into padding can lose a dilated kernel's last taps: its gradient may
+then be narrower than the clipped RF ("border"), never wider.
 
-Spatial ops act on each axis separately, so each axis is checked on a *strip*:
-the input at full size along that axis and as thin as the model allows along
-the others (found by trying; the layer sizes along the checked axis must match
-the full-size trace). That makes ResNet-50 at 224 cost two thin forward passes
-and one thin backward pass per distinct layer output. A model that needs its
-full input (a flatten into a fixed-size linear layer) is checked at full size.
+Speed: spatial ops act on each axis separately, so each axis is checked on a
+*strip*, the input at full size along that axis and as thin as the model
+allows along the others (found by trying; the layer sizes along the checked
+axis must match the full-size trace). Many layers' probes share one forward
+and one backward pass, one batch element each (unless a meta trace at batch 2
+shows an op mixing batch elements), and a batch stops the forward once its
+last layer has run. A convolution or linear layer with one constant weight is
+computed as a box sum over its input channels, the same linear map at a
+fraction of the cost. The pass runs in float32 on one thread; any
+disagreement is re-checked on the full input in float64 (float32 can
+underflow at the far edge of a deep RF, and a strip can be too thin for a
+layer that shifts its map along the thin axis).
 
 Effective RF (`effective_rf`)
 -----------------------------
 Luo, Li, Urtasun & Zemel, "Understanding the Effective Receptive Field in Deep
 Convolutional Neural Networks" (NeurIPS 2016): the same gradient from the
-centre unit of a layer (by default the last spatial feature map), on the real
-network as randomly initialised, for a random normal input, averaged in
-absolute value over several seeds. It is summarised by the radius around the
-unit's centre that holds 50% and 95% of the gradient mass, beside the
-analytic RF; `netstat.render.rf.plot_erf` draws it as a heat map.
+centre unit of a layer (by default the last spatial feature map,
+`RFResult.features`), on the real network as randomly initialised, for a
+random normal input, averaged in absolute value over several seeds. It is
+summarised by the radius around the unit's RF centre that holds 50% and 95%
+of the gradient mass, beside the analytic RF; `netstat.render.rf.plot_erf`
+draws it as a heat map.
 """
 
 from __future__ import annotations
@@ -56,7 +70,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten, tree_map
 
 from netstat.errors import ModelRunError, UsageError
-from netstat.receptive import RFResult, TensorRF, analyze, fmt_number, number
+from netstat.receptive import RFResult, TensorRF, number
 
 # --------------------------------------------------------------------------- the linearised copy
 
@@ -79,12 +93,13 @@ _ADAPTIVE_MAX = {
     "adaptive_max_pool2d_with_indices": 2, "adaptive_max_pool3d_with_indices": 3,
 }
 _UNPOOL = {"max_unpool1d": 1, "max_unpool2d": 2, "max_unpool3d": 3}
-# Tensor-tensor sums become means (values stay near 1 however many residual
-# adds and gates follow); differences and quotients become positive
-# combinations (no cancellation): the support of the gradient is unchanged.
-_AVERAGE = {"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "subtract",
-            "div", "div_", "__truediv__", "__itruediv__", "divide", "true_divide"}
-_DIVIDE = {"div", "div_", "__truediv__", "__itruediv__", "divide", "true_divide"}
+# Tensor-tensor sums become means, and products / quotients of two
+# input-dependent tensors keep the first's value while passing gradient 1 to
+# both: values stay near 1 however many residual adds and gates follow, every
+# path's gradient stays positive (no cancellation), and the support of the
+# gradient is unchanged.
+_PRODUCT = {"mul", "mul_", "__mul__", "__rmul__", "__imul__", "multiply", "div", "div_", "__truediv__", "__itruediv__", "divide", "true_divide"}
+_AVERAGE = {"add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_", "__sub__", "__rsub__", "__isub__", "subtract"} | _PRODUCT
 _POOL_ORDER = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 
 
@@ -124,6 +139,10 @@ class _Linearise(TorchFunctionMode):
             x = args[0] if args else kwargs.get("input", kwargs.get("self"))
             inplace = name.endswith("_") or kwargs.get("inplace") is True or any(a is True for a in args[1:])
             return x if inplace else x.clone()
+        if name in _CONV:
+            out = _collapsed_conv(name, args, kwargs)
+            if out is not None:
+                return out
         if name in _MAX_POOL:
             return self._pool(func, args, kwargs, _MAX_POOL[name])
         if name in _ADAPTIVE_MAX:
@@ -149,11 +168,15 @@ class _Linearise(TorchFunctionMode):
             and args[1].is_floating_point()
         ):
             a, b = args[0], args[1]
-            if name in _DIVIDE:  # a / b: a positive combination instead, a * b
-                return a.mul_(b) if name.endswith("_") or name.startswith("__i") else a * b
-            if name.endswith("_") or name.startswith("__i"):
-                return a.add_(b).mul_(0.5)
-            return (a + b) * 0.5
+            inplace = name.endswith("_") or name.startswith("__i")
+            if name in _PRODUCT:
+                if not (a.requires_grad and b.requires_grad):
+                    return func(*args, **kwargs)  # scaling by a constant
+                # a gate (SE, attention) or a quotient of two input-dependent values: keep a's
+                # value and pass a gradient of 1 to both, so repeated gating cannot square the
+                # values into underflow
+                return a.add_(b - b.detach()) if inplace else a + (b - b.detach())
+            return a.add_(b).mul_(0.5) if inplace else (a + b) * 0.5
         return func(*args, **kwargs)
 
     @staticmethod
@@ -205,10 +228,55 @@ class _Linearise(TorchFunctionMode):
         return torch.return_types.max((mean, idx)) if name == "max" else torch.return_types.min((mean, idx))
 
 
-def linearised(model: torch.nn.Module, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
+_CONV = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "linear"}
+_CONV_ORDER = {
+    "conv": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    "conv_transpose": ("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"),
+    "linear": ("input", "weight", "bias"),
+}
+
+
+def _collapsed_conv(name: str, args, kwargs):
+    """A convolution (or linear layer) whose weight is one constant w gives
+    the same output on every channel of a group: w times the box sum of the
+    group's input channels. Computing it that way is the same linear map at a
+    fraction of the cost. None when the weight is not constant."""
+    kind = "linear" if name == "linear" else "conv_transpose" if name.startswith("conv_transpose") else "conv"
+    a = dict(zip(_CONV_ORDER[kind], args))
+    a.update(kwargs)
+    x, weight, bias = a["input"], a["weight"], a.get("bias")
+    if weight.numel() == 0 or weight.requires_grad:  # a weight computed from the input
+        return None
+    w = weight.reshape(-1)[0]
+    if not bool((weight == w).all()):
+        return None
+    if kind == "linear":
+        y = (x.sum(-1, keepdim=True) * w).expand(*x.shape[:-1], weight.shape[0]).contiguous()
+        return y + bias if bias is not None else y
+    groups = a.get("groups", 1) or 1
+    n = x.ndim - 2
+    c_in = x.shape[1]
+    sums = x.reshape(x.shape[0], groups, c_in // groups, *x.shape[2:]).sum(2)
+    ones = torch.ones((groups, 1) + tuple(weight.shape[2:]), dtype=x.dtype, device=x.device)
+    if kind == "conv":
+        c_out = weight.shape[0]
+        op = getattr(F, f"conv{n}d")
+        y = op(sums, ones, None, a.get("stride", 1), a.get("padding", 0), a.get("dilation", 1), groups)
+    else:
+        c_out = weight.shape[1] * groups
+        op = getattr(F, f"conv_transpose{n}d")
+        y = op(sums, ones, None, a.get("stride", 1), a.get("padding", 0), a.get("output_padding", 0), groups, a.get("dilation", 1))
+    y = (y * w).unsqueeze(2).expand(y.shape[0], groups, c_out // groups, *y.shape[2:]).reshape(y.shape[0], c_out, *y.shape[2:])
+    if bias is not None:
+        y = y + bias.reshape((1, -1) + (1,) * n)
+    return y
+
+
+def linearised(model: torch.nn.Module, dtype: torch.dtype = torch.float64, copy_model: bool = True) -> torch.nn.Module:
     """A linearised deep copy on the CPU (weights 1/fan-in, biases 0, BN
-    running stats 0/1, eval mode). Use it under `_Linearise()`."""
-    m = copy.deepcopy(model).to(device="cpu", dtype=dtype).eval()
+    running stats 0/1, eval mode); `copy_model=False` converts a model
+    netstat built itself in place. Use it under `_Linearise()`."""
+    m = (copy.deepcopy(model) if copy_model else model).to(device="cpu", dtype=dtype).eval()
     with torch.no_grad():
         for name, b in m.named_buffers():
             leaf = name.rsplit(".", 1)[-1]
@@ -295,7 +363,7 @@ class AxisCheck:
     rf: Any  # analytic size (None when global)
     slack: Any
     clipped: bool
-    status: str  # ok / edge / misaligned / mismatch / n/a
+    status: str  # ok / border (clipped, gradient narrower) / misaligned (approximate by design) / mismatch
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -319,7 +387,7 @@ class VerifyRow:
 
     @property
     def status(self) -> str:
-        order = ("mismatch", "misaligned", "edge", "ok", "n/a")
+        order = ("mismatch", "misaligned", "border", "ok", "n/a")
         found = {a.status for a in self.axes}
         return next((s for s in order if s in found), "n/a")
 
@@ -355,7 +423,7 @@ class VerifyResult:
 
     @property
     def agree(self) -> bool:
-        """True when no layer disagrees (edge and misaligned rows are explained, not failures)."""
+        """True when no layer disagrees (border and misaligned rows are explained, not failures)."""
         return all(r.status != "mismatch" for r in self.rows)
 
     def to_dict(self) -> dict[str, Any]:
@@ -467,35 +535,35 @@ def _extent(grad: torch.Tensor, dim: int) -> tuple[int, int] | None:
 
 
 def _expected(st: TensorRF | None, axis: int, shape: tuple, n_in: int):
-    """(lo, hi) clipped to the input, unclipped interval, slack; None: no dependency."""
+    """(lo, hi) the unit can see: its interval within the layer's reach (the
+    input, less border pixels no unit reads); whether the RF was clipped;
+    the slack. None: no dependency on the input."""
     if st is None:
-        return None, None, 0
+        return None, False, 0
     ax = st.axes[axis]
+    reach = ax.reach if ax.reach is not None else (0, n_in - 1)
+    reach = (max(reach[0], 0), min(reach[1], n_in - 1))
     if ax.whole:
-        return (0, n_in - 1), None, 0
+        return reach, False, 0
     dims = [d for d, a in enumerate(st.dims) if a == axis]
     unit = (shape[dims[0]] - 1) // 2 if dims else 0
+    first, last = ax.units(shape[dims[0]]) if dims else (0, 0)
+    if not first <= unit <= last:  # a unit whose window holds only padding sees nothing
+        return None, False, 0
     lo, hi = ax.interval(unit)
-    return (max(lo, 0), min(hi, n_in - 1)), (lo, hi), ax.slack
+    return (max(lo, reach[0]), min(hi, reach[1])), (lo < 0 or hi > n_in - 1), ax.slack
 
 
-def _judge(st: TensorRF | None, expected, raw, slack, grad_extent, n_in: int) -> tuple[str, bool]:
+def _judge(st: TensorRF | None, expected, clipped: bool, slack, grad_extent) -> str:
     if expected is None:
-        return ("ok" if grad_extent is None else "mismatch"), False
-    clipped = raw is not None and (raw[0] < 0 or raw[1] > n_in - 1)
-    if grad_extent is None:
-        return "mismatch", clipped
-    lo_ok = abs(grad_extent[0] - expected[0]) <= slack
-    hi_ok = abs(grad_extent[1] - expected[1]) <= slack
-    if lo_ok and hi_ok:
-        return "ok", clipped
-    inside = grad_extent[0] >= expected[0] - slack and grad_extent[1] <= expected[1] + slack
-    if clipped and inside:
-        return "edge", clipped  # the RF crosses the border, where strided layers skip the last pixels
-    if st is not None and st.misaligned:
-        return "misaligned", clipped
-    return "mismatch", clipped
-
+        return "ok" if grad_extent is None else "mismatch"
+    if grad_extent is not None and abs(grad_extent[0] - expected[0]) <= slack and abs(grad_extent[1] - expected[1]) <= slack:
+        return "ok"
+    if clipped and grad_extent is not None and expected[0] - slack <= grad_extent[0] and grad_extent[1] <= expected[1] + slack:
+        # the unit's window reaches into padding, where a dilated kernel's taps can skip the
+        # last real pixels: the linear model, clipped, is then an upper bound
+        return "border"
+    return "misaligned" if st is not None and st.misaligned else "mismatch"
 
 
 def _key(layer) -> tuple[str, int]:
@@ -524,8 +592,10 @@ def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int]
         st = layer.rf
         if t is None or not t.is_floating_point() or not t.requires_grad:
             continue
+        # the centre along the checked axes; every position along the others (a thin strip's
+        # centre may be padding)
         index = tuple(
-            (n - 1) // 2 if (st is not None and d < len(st.dims) and st.dims[d] is not None) else slice(None)
+            (n - 1) // 2 if (st is not None and d < len(st.dims) and st.dims[d] in axes) else slice(None)
             for d, n in enumerate(t.shape)
         )
         if t.ndim and t.shape[0] == count and index[0] == slice(None):
@@ -555,6 +625,21 @@ def _backward(x, total, alone, out, count, axes):
             out[b][a] = _extent(grad, 2 + a)
     return out
 
+
+
+def _batch_mixing(source, full: tuple) -> list[str]:
+    """Ops that mix batch elements (from a meta trace at batch 2): then the
+    probes cannot share a batch."""
+    from netstat.receptive import batch_mixing
+    from netstat.spec import ModelSource
+    from netstat.trace import trace_model
+
+    twin = ModelSource(source.name, (2,) + tuple(full[1:]), source.factory, source.module, source.zoo_name)
+    try:
+        trace, _ = trace_model(twin, "meta")
+    except Exception:  # noqa: BLE001 - a model that only runs at batch 1: probe one by one
+        return ["the model runs at batch 1 only"]
+    return batch_mixing(trace)
 
 
 def _plans(model, full: tuple, analytic: RFResult, strips: bool, notes: list[str]) -> list[tuple[tuple, list[int], float]]:
@@ -609,8 +694,8 @@ def _check_axes(layer, axes: list[int], per_axis: dict, full: tuple) -> dict[int
     for axis in axes:
         n_in = full[2 + axis]
         ext = per_axis.get(axis)
-        expected, raw, slack = _expected(st, axis, layer.output_shape, n_in)
-        status, clipped = _judge(st, expected, raw, slack, ext, n_in)
+        expected, clipped, slack = _expected(st, axis, layer.output_shape, n_in)
+        status = _judge(st, expected, clipped, slack, ext)
         rf = None if st is None or st.axes[axis].whole else st.axes[axis].size
         out[axis] = AxisCheck(expected, ext, rf, slack, clipped, status)
     return out
@@ -643,13 +728,16 @@ def verify(
     torch.set_num_threads(1)  # thin strips: one thread beats two (and a shared machine)
     try:
         built = _cpu_model(source)
-        fast = linearised(built, torch.float32)
-        exact = None  # the float64 copy, made when a float32 check needs confirming
+        fast = linearised(built, torch.float32)  # a copy: `built` may be the user's own module
         notes: list[str] = []
+        mixing = _batch_mixing(source, full)
+        if mixing:
+            chunk = 1
+            notes.append(f"Batch elements interact ({mixing[0]}), so every layer was checked in a pass of its own.")
         plans = _plans(fast, full, analytic, strips, notes)
         probes = _probes(analytic, layers)
         checks: dict[int, dict[int, AxisCheck]] = {}
-        rechecked = 0
+        retry: list[list[int]] = []
         per_sample = _activation_bytes(analytic)
         for shape, axes, scale in plans:
             thin = tuple(k for k in range(nsp) if shape[2 + k] == 1)
@@ -667,22 +755,25 @@ def verify(
                     failing.append(idxs)
                 for i in idxs:
                     checks.setdefault(i, {}).update(found)
-            if failing:
-                # float32 can underflow at the far edge of a deep RF: confirm in float64
-                if exact is None:
-                    exact = linearised(built, torch.float64)
-                fill_weights(exact, thin)
-                rechecked += len(failing)
-                small = max(1, step // 2)  # float64: twice the bytes
-                for first in range(0, len(failing), small):
-                    group = failing[first : first + small]
-                    again = _probe_extents(exact, source.name, shape, [analytic.layers[idxs[0]] for idxs in group], axes, torch.float64)
-                    for idxs, per_axis in zip(group, again):
-                        found = _check_axes(analytic.layers[idxs[0]], axes, per_axis, full)
-                        for i in idxs:
-                            checks[i].update(found)
-        if rechecked:
-            notes.append(f"{rechecked} layer checks were repeated in float64.")
+            for idxs in failing:
+                if idxs not in retry:
+                    retry.append(idxs)
+        if retry:
+            # Confirm every disagreement on the full input in float64: float32 can underflow at
+            # the far edge of a deep RF, and a strip can be too thin for a layer that shifts
+            # its map along the thin axis.
+            exact = linearised(built, torch.float64)
+            fill_weights(exact)
+            axes = list(range(nsp))
+            small = max(1, int(memory_budget / max(1.0, 12 * per_sample)))
+            for first in range(0, len(retry), min(small, chunk)):
+                group = retry[first : first + min(small, chunk)]
+                again = _probe_extents(exact, source.name, full, [analytic.layers[idxs[0]] for idxs in group], axes, torch.float64)
+                for idxs, per_axis in zip(group, again):
+                    found = _check_axes(analytic.layers[idxs[0]], axes, per_axis, full)
+                    for i in idxs:
+                        checks[i].update(found)
+            notes.append(f"{len(retry)} layer checks were repeated on the full input in float64.")
     finally:
         torch.set_num_threads(threads)
     rows = []
@@ -709,7 +800,7 @@ def verify(
 
 @dataclass
 class ERFResult:
-    """Mean |d unit / d input| over seeds, normalised to sum 1 (`map`, the
+    """Mean |d unit / d input| over seeds, normalised to sum 1 (`heatmap`, the
     spatial dims of the input), with its 50% / 95% mass radii."""
 
     model: str
@@ -719,7 +810,7 @@ class ERFResult:
     center: tuple  # its analytic RF centre, input pixels
     rf: TensorRF | None
     seeds: int
-    map: Any = field(repr=False)  # numpy array
+    heatmap: Any = field(repr=False)  # numpy array, the input's spatial shape
     r50: float = 0.0
     r95: float = 0.0
     center_of_mass: tuple = ()
@@ -746,20 +837,11 @@ class ERFResult:
 
 
 def _default_layer(analytic: RFResult) -> int:
-    """The last module call whose output is a spatial, non-global map
-    (ties: the shallowest name)."""
-    calls = analytic.trace.modules
-    best = None
-    for i, layer in enumerate(analytic.layers):
-        st = layer.rf
-        if st is None or st.is_global or not any(a is not None for a in st.dims) or layer.name == "(model)":
-            continue
-        key = (calls[i].end_op, -layer.depth)
-        if best is None or key > best[0]:
-            best = (key, i)
-    if best is None:
+    """The last spatial feature map (`RFResult.features`)."""
+    target = analytic.features
+    if target is None:
         raise UsageError(f"{analytic.model} has no spatial layer output to measure an effective RF on.")
-    return best[1]
+    return next(i for i, layer in enumerate(analytic.layers) if layer is target)
 
 
 def _find_layer(analytic: RFResult, name: str) -> int:
@@ -864,7 +946,7 @@ def effective_rf(
         center=tuple(centers),
         rf=st,
         seeds=seeds,
-        map=grad_map,
+        heatmap=grad_map,
         r50=r50,
         r95=r95,
         center_of_mass=com,
@@ -872,11 +954,4 @@ def effective_rf(
     )
 
 
-def describe_extent(extent: tuple | None) -> str:
-    if extent is None:
-        return "-"
-    lo, hi = extent
-    return f"{fmt_number(lo)}..{fmt_number(hi)}"
-
-
-__all__ = ["verify", "effective_rf", "linearised", "VerifyResult", "ERFResult", "mass_radii", "analyze"]
+__all__ = ["verify", "effective_rf", "linearised", "fill_weights", "mass_radii", "VerifyResult", "ERFResult"]

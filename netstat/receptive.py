@@ -73,9 +73,19 @@ reads, ``lo(o) .. hi(o)`` (`Reads`):
   broadcast shape of its inputs, else as global; either way it is named in
   `RFResult.notes` (known element-wise ops are not).
 
+* A global input multiplied into a local one (a squeeze-excitation gate) makes
+  the output global; the axis keeps the local path's r, j and c beside that
+  (shown as "global (local 75, stride 16)").
+
+Each axis also carries its *reach*, the hull of the input pixels any unit can
+see, and the range of units whose window holds any real input: strided layers
+can skip the last pixels (Inception v3 at 96x96 never reads rows 93..95, and
+says so in the notes), so a unit near the border sees ``interval ∩ reach``.
+
 `analyze(trace)` works on an existing `netstat.trace.Trace` (e.g.
-`Profile.trace`); `receptive_field(model_or_name)` traces first. `stack()` is
-the calculator for plain and dilated stacks (no model).
+`Profile.trace`); `receptive_field(model_or_name)` traces first.
+`RFResult.features` is the last spatial feature map (the RF to compare models
+by); `stack()` is the calculator for plain and dilated stacks (no model).
 """
 
 from __future__ import annotations
@@ -88,8 +98,6 @@ from typing import Any, Callable, Sequence
 from netstat.trace import OpRecord, TensorRef, Trace
 
 SCHEMA_VERSION = "1.0"
-
-Num = "int | Fraction"
 
 
 def _n(x):
@@ -134,13 +142,28 @@ class AxisRF:
     may still have a local path (an SE block multiplies a conv path by a
     global gate): then size / jump / center describe that local path;
     `size` is None when there is none.
+
+    `reach` is the hull of the input pixels that any unit can see. It starts
+    as the whole input and shrinks where a strided layer never reads the last
+    pixels (a 3x3 stride-2 unpadded conv on 96 pixels reads 0..94). `valid`
+    are the units that read any real input (a unit whose window holds only
+    padding sees nothing). Unit o sees exactly ``interval(o) ∩ reach`` when
+    it is valid, and a global unit sees ``reach``.
     """
+
+    def units(self, n: int) -> tuple[int, int]:
+        """The valid units of a dim of n units along this axis."""
+        if self.valid is None:
+            return 0, n - 1
+        return max(0, math.ceil(self.valid[0])), min(n - 1, math.floor(self.valid[1]))
 
     size: Any  # r (int | Fraction), or None
     jump: Any = 1
     center: Any = 0
     slack: Any = 0
     whole: bool = False
+    reach: Any = None  # (lo, hi): the input pixels any unit of the tensor can see; None: unknown
+    valid: Any = None  # (first, last) units that read any input at all; None: every unit
 
     @property
     def is_global(self) -> bool:
@@ -161,6 +184,43 @@ class AxisRF:
 
 
 GLOBAL_AXIS = AxisRF(None, None, None, 0, True)
+
+
+def _hull(ax: AxisRF, n: int):
+    """Input pixels that the valid units among 0..n-1 see through the local path (hull)."""
+    if ax.size is None:
+        return ax.reach
+    lo, hi = ax.units(n)
+    if lo > hi:
+        return None
+    half = _half(ax.size - 1)
+    first, last = ax.center + lo * ax.jump, ax.center + hi * ax.jump
+    if last < first:
+        first, last = last, first
+    return _n(first - half), _n(last + half)
+
+
+def _meet(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a[0], b[0]), min(a[1], b[1])
+
+
+def _join(values):
+    values = list(values)
+    if any(v is None for v in values) or not values:
+        return None
+    return min(v[0] for v in values), max(v[1] for v in values)
+
+
+def globalised(ax: AxisRF, n: int) -> AxisRF:
+    """The axis after a reduction over its n units: every unit's pixels."""
+    if ax.whole and ax.size is None:
+        return ax
+    reach = ax.reach if ax.whole else _meet(ax.reach, _hull(ax, n))
+    return AxisRF(None, None, None, 0, True, reach)
 
 
 @dataclass(frozen=True)
@@ -231,6 +291,7 @@ class TensorRF:
             "slack": [number(a.slack) for a in self.axes],
             "global": self.is_global,
             "global_axes": [a.whole for a in self.axes],
+            "reach": [None if a.reach is None else [number(a.reach[0]), number(a.reach[1])] for a in self.axes],
             "local_rf": local if any(a.whole for a in self.axes) and any(v is not None for v in local) else None,
             "aligned": self.aligned,
             "misaligned_ops": list(self.misaligned),
@@ -253,6 +314,7 @@ class RFLayer:
     call: int
     output_shape: tuple | None
     rf: TensorRF | None
+    end_op: int = -1  # the trace op index after which the output exists
 
     def describe(self) -> str:
         return self.rf.describe() if self.rf is not None else "-"
@@ -292,6 +354,26 @@ class RFResult:
     def aligned(self) -> bool:
         return all(layer.rf is None or layer.rf.aligned for layer in self.layers)
 
+    @property
+    def features(self) -> RFLayer | None:
+        """The last spatial feature map: the module call finishing last whose
+        output still runs along a spatial axis with a local RF (an SE gate's
+        global path aside; ties: the shallowest name, `layer4` rather than
+        `layer4.2.relu`). For a classifier, the RF before global pooling
+        (VGG-16: 212, ResNet-50: 427); for a dense-prediction net, its output
+        (the model itself is a candidate)."""
+        best = None
+        for layer in self.layers:
+            st = layer.rf
+            if st is None or not any(a is not None for a in st.dims):
+                continue
+            if any(a.size is None for a in st.axes):  # no local path left
+                continue
+            key = (layer.end_op, -layer.depth)
+            if best is None or key > best[0]:
+                best = (key, layer)
+        return best[1] if best else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
@@ -307,6 +389,7 @@ class RFResult:
             },
             "layers": [layer.to_dict() for layer in self.layers],
             "final": self.final.to_dict() if self.final is not None else None,
+            "features": self.features.to_dict() if self.features is not None else None,
             "aligned": self.aligned,
             "notes": list(self.notes),
         }
@@ -350,18 +433,40 @@ def sampled(step: Fraction, exact: Callable[[int], tuple[int, int]]) -> Reads:
     return Reads(_n(step), _n(lo0), _n(hi0), _n(slack))
 
 
-def transfer(axis: AxisRF, reads: Reads) -> AxisRF:
-    """Apply one op's reads to an axis model (the local path of a global one)."""
+def transfer(axis: AxisRF, reads: Reads, n_in: int | None = None) -> AxisRF:
+    """Apply one op's reads to an axis model (the local path of a global
+    one); `n_in` units along the axis are read, which bounds `reach`."""
     if axis.size is None:
         return axis
     j = axis.jump
+    reach, valid = axis.reach, None
+    if n_in is not None and not axis.whole:
+        reach = _meet(axis.reach, _hull(axis, n_in))
+        valid = _valid_after(axis.units(n_in), reads)
     return AxisRF(
         size=_n(axis.size + (reads.hi0 - reads.lo0) * abs(j)),
         jump=_n(reads.step * j),
         center=_n(axis.center + _half(reads.lo0 + reads.hi0) * j),
         slack=_n(axis.slack + reads.slack * abs(j)) if reads.slack else axis.slack,
         whole=axis.whole,
+        reach=reach,
+        valid=valid,
     )
+
+
+def _valid_after(units: tuple[int, int], reads: Reads):
+    """Output units whose reads [lo0 + o s, hi0 + o s] meet the valid input units
+    (within the slack for fractional reads)."""
+    lo, hi = units
+    if lo > hi:
+        return (1, 0)
+    s, a, b = reads.step, reads.lo0 - reads.slack, reads.hi0 + reads.slack
+    if s == 0:
+        return None if (a <= hi and b >= lo) else (1, 0)
+    first, last = (lo - b) / Fraction(s), (hi - a) / Fraction(s)
+    if s < 0:
+        first, last = last, first
+    return math.ceil(first), math.floor(last)
 
 
 # --------------------------------------------------------------------------- rules
@@ -384,7 +489,7 @@ def rule(*names: str):
 POINTWISE = set(
     """
     abs absolute add addcdiv addcmul alias bitwise_and bitwise_not bitwise_or ceil clamp clamp_max clamp_min clip
-    clone contiguous copy cos detach div elu eq erf exp expm1 fill floor fmod frac ge gelu glu_ gt hardsigmoid
+    clone contiguous copy cos detach div elu eq erf exp expm1 fill floor fmod frac ge gelu gt hardsigmoid
     hardswish hardtanh isinf isnan le leaky_relu lift_fresh lift_fresh_copy log log1p log2 log_sigmoid logical_and
     logical_not logical_or lt masked_fill maximum minimum mish mul native_dropout ne neg pow prelu _prelu_kernel
     reciprocal relu relu6 remainder round rrelu_with_noise rsqrt rsub selu sgn sigmoid sign silu sin softplus softshrink
@@ -442,19 +547,27 @@ class _Propagator:
 
     def global_state(self, sources: Sequence[TensorRF], rank: int) -> TensorRF:
         mis = tuple(dict.fromkeys(m for s in sources for m in s.misaligned))
-        return TensorRF((None,) * rank, (GLOBAL_AXIS,) * self.naxes, mis)
+        axes = tuple(AxisRF(None, None, None, 0, True, _join(s.axes[a].reach for s in sources)) for a in range(self.naxes))
+        return TensorRF((None,) * rank, axes, mis)
 
     # -- the walk ----------------------------------------------------------
-    def run(self) -> None:
+    def run(self, batch: bool = False) -> None:
+        """Propagate from the input; `batch` follows the batch dim instead
+        of the spatial ones (which ops let batch elements see each other)."""
         trace = self.trace
         if not trace.inputs:
             return
         x = trace.inputs[0]
-        self.naxes = max(0, len(x.shape) - 2)
-        if self.naxes == 0:
-            self.note("The input has no spatial dims, so there is no receptive field to compute.")
-            return
-        self.states[x.tid] = TensorRF((None, None) + tuple(range(self.naxes)), (AxisRF(1, 1, 0),) * self.naxes)
+        if batch:
+            self.naxes = 1
+            self.states[x.tid] = TensorRF((0,) + (None,) * (len(x.shape) - 1), (AxisRF(1, 1, 0, reach=(0, x.shape[0] - 1)),))
+        else:
+            self.naxes = max(0, len(x.shape) - 2)
+            if self.naxes == 0:
+                self.note("The input has no spatial dims, so there is no receptive field to compute.")
+                return
+            axes = tuple(AxisRF(1, 1, 0, reach=(0, n - 1)) for n in x.shape[2:])
+            self.states[x.tid] = TensorRF((None, None) + tuple(range(self.naxes)), axes)
         for op in trace.ops:
             if not op.outputs:
                 continue
@@ -535,24 +648,30 @@ class _Propagator:
         return TensorRF(tuple(dims), tuple(axes), tuple(mis))
 
     # -- one-input spatial ops ------------------------------------------------
-    def apply(self, st: TensorRF, reads: dict[int, Reads], drop: Sequence[int] = ()) -> TensorRF:
-        """Apply per-dim reads to `st`; `drop` removes dims (select / squeeze)."""
+    def apply(self, st: TensorRF, reads: dict[int, Reads], shape: tuple, drop: Sequence[int] = ()) -> TensorRF:
+        """Apply per-dim reads to `st` (the state of a tensor of `shape`);
+        `drop` removes dims (select / squeeze)."""
         axes = list(st.axes)
         done: dict[tuple, AxisRF] = {}
         for d, rd in reads.items():
             a = st.dims[d]
             if a is None:
                 continue
-            key = (id(axes[a]), rd)
+            key = (id(axes[a]), rd, shape[d])
             if key not in done:
-                done[key] = transfer(axes[a], rd)
+                done[key] = transfer(axes[a], rd, shape[d])
             axes[a] = done[key]
         dims = st.dims if not drop else tuple(a for d, a in enumerate(st.dims) if d not in set(drop))
         return TensorRF(dims, tuple(axes), st.misaligned)
 
-    def make_global(self, st: TensorRF, axes_idx, dims: tuple) -> TensorRF:
-        axes = tuple(GLOBAL_AXIS if a in axes_idx else ax for a, ax in enumerate(st.axes))
-        return TensorRF(dims, axes, st.misaligned)
+    @staticmethod
+    def make_global(st: TensorRF, axes_idx, dims: tuple, shape: tuple) -> TensorRF:
+        """Axes `axes_idx` of `st` (a tensor of `shape`) become global."""
+        axes = list(st.axes)
+        for a in axes_idx:
+            where = [d for d, v in enumerate(st.dims) if v == a]
+            axes[a] = globalised(axes[a], shape[where[0]] if where else 1)
+        return TensorRF(dims, tuple(axes), st.misaligned)
 
 
 def _broadcast_shape(shapes: Sequence[tuple]) -> tuple:
@@ -576,20 +695,22 @@ def _union_axis(cands: list) -> tuple[AxisRF, bool]:
     if all(ax == first and m == cands[0][1] for ax, m in cands[1:]):
         return first, True
     whole = any(ax.whole for ax, _ in cands)
+    reach = _join(ax.reach for ax, _ in cands)
     local = [(ax, m) for ax, m in cands if ax.size is not None]
     if not local:
-        return GLOBAL_AXIS, True
+        return AxisRF(None, None, None, 0, True, reach), True
     movers = [ax for ax, m in local if m]
     fixed = [ax for ax, m in local if not m]
     group = movers or fixed
     ok = not (movers and fixed)
     if len({ax.jump for ax in group}) > 1:
         best = max(group, key=lambda ax: ax.size)
-        return AxisRF(best.size, best.jump, best.center, best.slack, whole), False
+        return AxisRF(best.size, best.jump, best.center, best.slack, whole, reach, best.valid), False
     lo = min(ax.center - _half(ax.size - 1) for ax in group)
     hi = max(ax.center + _half(ax.size - 1) for ax in group)
     ok = ok and len({ax.center for ax in group}) == 1
-    return AxisRF(_n(hi - lo + 1), group[0].jump, _n(_half(lo + hi)), max(ax.slack for ax in group), whole), ok
+    valid = _join(ax.valid for ax in group)
+    return AxisRF(_n(hi - lo + 1), group[0].jump, _n(_half(lo + hi)), max(ax.slack for ax in group), whole, reach, valid), ok
 
 
 def _as_list(value, n: int, default=None) -> list:
@@ -637,7 +758,7 @@ def _conv(p: _Propagator, op: OpRecord) -> list:
             reads[rank - n + i] = _transposed_reads(span, s, pad)
         else:
             reads[rank - n + i] = affine(s, -pad, -pad + span)
-    out = p.apply(st, reads)
+    out = p.apply(st, reads, x.shape)
     if p.state(w) is not None:  # weights computed from the input
         out = p.combine(op, [(out, out.dims), (p.global_state([p.state(w)], rank), (None,) * rank)], rank)
     return [out]
@@ -670,7 +791,7 @@ def _pool(p: _Propagator, op: OpRecord) -> list:
     dilation = _as_list(a.get("dilation"), n, 1)
     rank = len(x.shape)
     reads = {rank - n + i: affine(stride[i], -padding[i], -padding[i] + dilation[i] * (kernel[i] - 1)) for i in range(n)}
-    out = p.apply(st, reads)
+    out = p.apply(st, reads, x.shape)
     return [out for _ in op.outputs]
 
 
@@ -698,9 +819,9 @@ def _adaptive_pool(p: _Propagator, op: OpRecord) -> list:
             reads[d] = sampled(
                 Fraction(n_in, n_out), lambda o, a=n_in, b=n_out: ((o * a) // b, -((-(o + 1) * a) // b) - 1)
             )
-    out = p.apply(st, reads)
+    out = p.apply(st, reads, x.shape)
     if full:
-        out = p.make_global(out, full, tuple(None if a in full else a for a in out.dims))
+        out = p.make_global(out, full, tuple(None if a in full else a for a in out.dims), x.shape)
     return [out for _ in op.outputs]
 
 
@@ -776,7 +897,7 @@ def _upsample(p: _Propagator, op: OpRecord) -> list:
         if s == 1 and not align:
             continue
         reads[d] = _upsample_reads(kind, s, align)
-    return [p.apply(st, reads)]
+    return [p.apply(st, reads, x.shape)]
 
 
 @rule("max_unpool2d", "max_unpool3d")
@@ -790,7 +911,7 @@ def _unpool(p: _Propagator, op: OpRecord) -> list:
     for d in range(rank - n, rank):
         s = Fraction(x.shape[d], y.shape[d])
         reads[d] = sampled(s, lambda o, s=s: (_floor(o * s),) * 2)
-    return [p.apply(st, reads)]
+    return [p.apply(st, reads, x.shape)]
 
 
 @rule("pixel_shuffle")
@@ -801,7 +922,7 @@ def _pixel_shuffle(p: _Propagator, op: OpRecord) -> list:
     s = Fraction(1, f)
     rd = sampled(s, lambda o: (_floor(o * s),) * 2)
     dims = st.dims[:-3] + (None,) + st.dims[-2:]
-    return [p.apply(TensorRF(dims, st.axes, st.misaligned), {rank - 2: rd, rank - 1: rd})]
+    return [p.apply(TensorRF(dims, st.axes, st.misaligned), {rank - 2: rd, rank - 1: rd}, x.shape)]
 
 
 @rule("pixel_unshuffle")
@@ -811,7 +932,7 @@ def _pixel_unshuffle(p: _Propagator, op: OpRecord) -> list:
     rank = len(x.shape)
     rd = affine(f, 0, f - 1)
     dims = st.dims[:-3] + (None,) + st.dims[-2:]
-    return [p.apply(TensorRF(dims, st.axes, st.misaligned), {rank - 2: rd, rank - 1: rd})]
+    return [p.apply(TensorRF(dims, st.axes, st.misaligned), {rank - 2: rd, rank - 1: rd}, x.shape)]
 
 
 # padding, slicing, selecting -------------------------------------------------------
@@ -831,7 +952,7 @@ def _pad(p: _Propagator, op: OpRecord) -> list:
         left = pads[i]
         if left:
             reads[d] = affine(1, -left, -left)
-    return [p.apply(st, reads)]
+    return [p.apply(st, reads, x.shape)]
 
 
 @rule("slice")
@@ -852,7 +973,7 @@ def _slice(p: _Propagator, op: OpRecord) -> list:
     step = a.get("step") or 1
     if start == 0 and step == 1:
         return [st]
-    return [p.apply(st, {d: affine(step, start, start)})]
+    return [p.apply(st, {d: affine(step, start, start)}, x.shape)]
 
 
 @rule("select")
@@ -864,7 +985,7 @@ def _select(p: _Propagator, op: OpRecord) -> list:
     if index < 0:
         index += x.shape[d]
     reads = {d: affine(1, index, index)} if index else {}
-    return [p.apply(st, reads, drop=(d,))]
+    return [p.apply(st, reads, x.shape, drop=(d,))]
 
 
 @rule("unbind")
@@ -873,7 +994,7 @@ def _unbind(p: _Propagator, op: OpRecord) -> list:
     x = a["self"]
     st = p.state(x)
     d = _dim(a.get("dim") or 0, len(x.shape))
-    return [p.apply(st, {d: affine(1, k, k)} if k else {}, drop=(d,)) for k in range(len(op.outputs))]
+    return [p.apply(st, {d: affine(1, k, k)} if k else {}, x.shape, drop=(d,)) for k in range(len(op.outputs))]
 
 
 @rule("split", "split_with_sizes", "unsafe_split", "unsafe_split_with_sizes", "chunk", "tensor_split", "unsafe_chunk")
@@ -886,7 +1007,7 @@ def _split(p: _Propagator, op: OpRecord) -> list:
         return [st] * len(op.outputs)
     outs, offset = [], 0
     for ref in op.outputs:
-        outs.append(p.apply(st, {d: affine(1, offset, offset)}) if offset else st)
+        outs.append(p.apply(st, {d: affine(1, offset, offset)}, x.shape) if offset else st)
         offset += ref.shape[d]
     return outs
 
@@ -898,7 +1019,7 @@ def _narrow(p: _Propagator, op: OpRecord) -> list:
     d = _dim(d, len(x.shape))
     if isinstance(start, TensorRef) or not start:
         return [st]
-    return [p.apply(st, {d: affine(1, start, start)})]
+    return [p.apply(st, {d: affine(1, start, start)}, x.shape)]
 
 
 @rule("flip")
@@ -910,7 +1031,7 @@ def _flip(p: _Propagator, op: OpRecord) -> list:
     for d in dims:
         d = _dim(d, rank)
         reads[d] = affine(-1, x.shape[d] - 1, x.shape[d] - 1)
-    return [p.apply(st, reads)]
+    return [p.apply(st, reads, x.shape)]
 
 
 @rule("roll")
@@ -929,7 +1050,7 @@ def _roll(p: _Propagator, op: OpRecord) -> list:
         if st.dims[d] is not None and shift % x.shape[d]:
             p.note(f"{p.label(op)} rolls a spatial dim: units near the border wrap around to the other side.")
             reads[d] = affine(1, -shift, -shift)
-    return [p.apply(st, reads)]
+    return [p.apply(st, reads, x.shape)]
 
 
 # layout: views, permutes ------------------------------------------------------------
@@ -970,7 +1091,8 @@ def _reshape(st: TensorRF, in_shape: tuple, out_shape: tuple) -> TensorRF:
             full.update(mapped)
     if not full:
         return TensorRF(tuple(dims), st.axes, st.misaligned)
-    axes = tuple(GLOBAL_AXIS if a in full else ax for a, ax in enumerate(st.axes))
+    where = {a: d for d, a in enumerate(st.dims) if a is not None}
+    axes = tuple(globalised(ax, in_shape[where[a]] if a in where else 1) if a in full else ax for a, ax in enumerate(st.axes))
     return TensorRF(tuple(dims), axes, st.misaligned)
 
 
@@ -1107,11 +1229,10 @@ def _reduce(p: _Propagator, op: OpRecord) -> list:
     if st is None:
         return p.fallback(op)
     rank = len(x.shape)
+    if len(op.args) > 1 and isinstance(op.args[1], TensorRef):  # the binary maximum / minimum
+        return [p.pointwise(op, op.outputs[0].shape)]
     dims = a.get("dim")
-    if op.func._overloadname in ("default", "") or dims is None or (isinstance(dims, (list, tuple)) and not dims):
-        if op.packet.__name__ in ("max", "min") and op.func._overloadname != "dim":
-            if len(op.args) > 1 and isinstance(op.args[1], TensorRef):  # the binary maximum
-                return [p.pointwise(op, op.outputs[0].shape)]
+    if dims is None or (isinstance(dims, (list, tuple)) and not dims):  # every dim
         reduced = set(range(rank))
     else:
         reduced = {_dim(d, rank) for d in (dims if isinstance(dims, (list, tuple)) else [dims])}
@@ -1125,7 +1246,7 @@ def _reduce(p: _Propagator, op: OpRecord) -> list:
             new_dims = tuple(a_ for d, a_ in enumerate(st.dims) if d not in reduced)
         else:
             new_dims = (None,) * len(ref.shape)
-        outs.append(p.make_global(st, full, new_dims) if full else TensorRF(new_dims, st.axes, st.misaligned))
+        outs.append(p.make_global(st, full, new_dims, x.shape) if full else TensorRF(new_dims, st.axes, st.misaligned))
     return outs
 
 
@@ -1150,7 +1271,7 @@ def _mix_along(p: _Propagator, op: OpRecord) -> list:
             outs.append(st)
         else:
             dims = tuple(None if k == d else v for k, v in enumerate(st.dims))
-            outs.append(p.make_global(st, {a_}, dims))
+            outs.append(p.make_global(st, {a_}, dims, x.shape))
     return outs
 
 
@@ -1171,7 +1292,10 @@ def _attention(p: _Propagator, op: OpRecord) -> list:
             st = p.state(q)
             dims = st.dims[:-2] + (None, st.dims[-1])
             merged = p.combine(op, [(s, (None,) * len(ref.shape)) for s in sources], len(ref.shape))
-            axes = tuple(GLOBAL_AXIS if (a in full or merged.axes[a].whole) else ax for a, ax in enumerate(st.axes))
+            axes = tuple(
+                AxisRF(None, None, None, 0, True, merged.axes[a].reach) if (a in full or merged.axes[a].whole) else ax
+                for a, ax in enumerate(st.axes)
+            )
             outs.append(TensorRF(dims, axes, merged.misaligned))
         else:
             outs.append(None)
@@ -1235,7 +1359,7 @@ def _matmul(p: _Propagator, op: OpRecord) -> list:
             continue
         c_axis = st.dims[contracted]
         if c_axis is not None:
-            st = p.make_global(st, {c_axis}, st.dims)
+            st = p.make_global(st, {c_axis}, st.dims, ref.shape)
         batch = st.dims[:-2]
         dims = [None] * (rank - 2 - len(batch)) + list(batch) + [None, None]
         dims[keep_pos] = st.dims[kept]
@@ -1270,7 +1394,7 @@ def _index(p: _Propagator, op: OpRecord) -> list:
     if not full:
         return [st]
     p.note(f"{p.label(op)} indexes a spatial dim with data-dependent indices; treated as global.")
-    return [p.make_global(st, full, tuple(None if d in indexed else a_ for d, a_ in enumerate(st.dims)))]
+    return [p.make_global(st, full, tuple(None if d in indexed else a_ for d, a_ in enumerate(st.dims)), x.shape)]
 
 
 # --------------------------------------------------------------------------- public API
@@ -1294,6 +1418,7 @@ def analyze(trace: Trace, model: str = "") -> RFResult:
                 call=call.call,
                 output_shape=ref.shape if ref is not None else None,
                 rf=states.get(ref.tid) if ref is not None else None,
+                end_op=call.end_op,
             )
         )
     final = None
@@ -1301,7 +1426,44 @@ def analyze(trace: Trace, model: str = "") -> RFResult:
         out = trace.outputs[0]
         final = RFLayer("(output)", "output", 0, False, 0, out.shape, states.get(out.tid))
     input_shape = trace.inputs[0].shape if trace.inputs else ()
-    return RFResult(model=model, input_shape=tuple(input_shape), layers=layers, final=final, notes=list(prop.notes), states=states, trace=trace)
+    notes = list(prop.notes)
+    if final is not None and final.rf is not None:
+        unread = _unread(final.rf, input_shape)
+        if unread:
+            notes.append(f"The output never depends on input pixels {unread}: strided layers skip them at this input size.")
+    return RFResult(model=model, input_shape=tuple(input_shape), layers=layers, final=final, notes=notes, states=states, trace=trace)
+
+
+def _unread(st: TensorRF, input_shape: tuple) -> str:
+    """'H 93..95, W 93..95': border pixels outside every unit's reach."""
+    names = ["H", "W"] if len(st.axes) == 2 else [f"axis {i}" for i in range(len(st.axes))]
+    parts = []
+    for name, ax, n in zip(names, st.axes, input_shape[2:]):
+        if ax.reach is None:
+            continue
+        lo, hi = math.ceil(ax.reach[0]), math.floor(ax.reach[1])
+        gaps = ([f"0..{lo - 1}"] if lo > 0 else []) + ([f"{hi + 1}..{n - 1}"] if hi < n - 1 else [])
+        if gaps:
+            parts.append(f"{name} {' and '.join(gaps)}")
+    return ", ".join(parts)
+
+
+def batch_mixing(trace: Trace) -> list[str]:
+    """The ops through which one batch element's output depends on another's
+    input (a mean over the batch, a view merging it into other dims), found
+    by following the batch dim like a spatial axis. Trace with batch >= 2."""
+    prop = _Propagator(trace)
+    prop.run(batch=True)
+    mixed = []
+    for op in trace.ops:
+        for ref in op.outputs:
+            st = prop.states.get(ref.tid)
+            if st is not None and (st.axes[0].whole or st.axes[0].size != 1 or st.misaligned):
+                mixed.append(prop.label(op))
+                break
+        if mixed:
+            break
+    return mixed
 
 
 def receptive_field(model_or_name: Any, input_size: tuple[int, ...] | None = None, device: str = "meta") -> RFResult:

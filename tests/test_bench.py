@@ -294,6 +294,17 @@ def test_benchmark_tiny_module_leaves_it_untouched():
     _check_schema(nb.to_json(results))
 
 
+def test_user_module_timed_as_is_only_when_nothing_changes():
+    net = tiny_net().eval()
+    from netstat.spec import resolve
+
+    src = resolve(net, (1, 3, 8, 8))
+    assert nb._prepare(src, "cpu", "fp32", False, False, None) is net
+    copied = nb._prepare(src, "cpu", "bf16", False, False, None)
+    assert copied is not net and next(net.parameters()).dtype == torch.float32
+    assert nb._prepare(resolve(tiny_net().train(), (1, 3, 8, 8)), "cpu", "fp32", False, False, None).training is False
+
+
 def test_benchmark_throughput_mode_and_bf16():
     (r,) = nb.benchmark(tiny_net(), (2, 3, 8, 8), mode="throughput", dtype="bf16", channels_last=True, **FAST)
     assert r.mode == "throughput" and r.iterations_per_sample >= 1 and r.batch == 2

@@ -306,6 +306,20 @@ def test_upsampling_rules():
     assert st.jump == (1, 1) and st.size == (3, 3)
 
 
+def test_reach_names_the_pixels_no_unit_reads():
+    # Inception v3's stem: 3x3 stride-2 unpadded convs on 96 pixels read 0..94, then fewer
+    res = receptive_field("inception_v3", (1, 3, 96, 96))
+    assert any("H 93..95, W 93..95" in n for n in res.notes)
+    assert res.final.rf.axes[0].reach == (0, 92)
+    assert not [n for n in receptive_field("inception_v3").notes if "never depends" in n]  # 299 is read whole
+
+
+def test_one_dimensional_input():
+    model = nn.Sequential(nn.Conv1d(2, 2, 5, 2, 2), nn.MaxPool1d(3, 2, 1))
+    st = rf_of(model, (1, 2, 64))
+    assert st.size == (9,) and st.jump == (4,)  # 5 + 2*2
+
+
 def test_analyze_reuses_a_profile_trace():
     from netstat.metrics import profile
 
@@ -314,6 +328,12 @@ def test_analyze_reuses_a_profile_trace():
     assert len(res.layers) == len(p.layers)
     assert [x.describe() for x in res.layers] == [x.describe() for x in receptive_field("resnet18").layers]
     assert res.final.rf.is_global
+
+
+def test_final_feature_map():
+    assert receptive_field("vgg16").features.rf.size == (212, 212)
+    resnet = receptive_field("resnet50").features
+    assert resnet.name == "layer4" and resnet.rf.size == (427, 427)
 
 
 def test_json_schema():
@@ -384,6 +404,7 @@ def test_cli_model_json_and_csv():
         ["rf", "vgg16", "--kernel", "3"],
         ["rf", "vgg16", "--plot", "rf.txt"],
         ["rf", "--format", "yaml"],
+        ["rf", "--input", "1,3,0,0", "vgg16"],
     ],
 )
 def test_cli_bad_usage_exits_2(args):

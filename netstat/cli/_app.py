@@ -17,6 +17,11 @@ from netstat.errors import NetstatError, UsageError
 from netstat.render import FORMATS, stderr_console
 
 
+# Exceptions Typer itself handles (exit codes, usage errors). ClickException
+# lives in click or, in newer Typer, in its vendored copy: found via the MRO.
+_TYPER_OWN = (typer.Exit, typer.Abort) + tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 class _Group(TyperGroup):
     """Turns a NetstatError (bad input, model that cannot run) into one
     sentence on stderr and its exit code, never a traceback."""
@@ -30,14 +35,10 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             report_error("Interrupted.")
             raise typer.Exit(130) from None
-        except (typer.Exit, typer.Abort):
+        except _TYPER_OWN:
             raise
         except Exception as err:  # noqa: BLE001 - last line of defence for users
             if os.environ.get("NETSTAT_DEBUG"):
-                raise
-            import click
-
-            if isinstance(err, click.ClickException):
                 raise
             report_error(f"Internal error: {type(err).__name__}: {err}", "Set NETSTAT_DEBUG=1 for the traceback.")
             raise typer.Exit(1) from None

@@ -140,16 +140,15 @@ def _top1(name: str) -> float | None:
 
 
 def _add_final_rf(profiles, data, extra) -> None:
-    """The receptive field of each model's output (final features)."""
-    try:
-        from netstat.receptive import analyze
-    except ImportError:
-        return
+    """The receptive field of each model's final feature map (before any
+    global pooling: VGG-16 212, ResNet-50 427)."""
+    from netstat.receptive import analyze
+
     extra["Final RF"] = {}
     for p, entry in zip(profiles, data["models"]):
-        final = analyze(p.trace).final
-        entry["final_rf"] = final.to_dict() if final is not None else None
-        extra["Final RF"][p.model] = final.describe() if final is not None else "-"
+        features = analyze(p.trace).features
+        entry["final_rf"] = features.to_dict() if features is not None else None
+        extra["Final RF"][p.model] = features.describe() if features is not None else "-"
 
 
 calc_app = typer.Typer(help="Back-of-the-envelope calculators (no model needed).", no_args_is_help=True)

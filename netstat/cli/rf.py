@@ -93,6 +93,10 @@ def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) ->
     tables, entries, results, failed = [], [], [], False
     for name in models:
         result = receptive_field(name, shape)
+        if not result.axis_names:
+            raise UsageError(f"The input {'x'.join(map(str, result.input_shape))} of {result.model} has no spatial dims, so it has no receptive field.")
+        if effective and plot is not None and len(result.axis_names) > 2:
+            raise UsageError("The ERF figure (--effective --plot) needs a 1-D or 2-D input.")
         results.append(result)
         data = result.to_dict()
         if effective and not verify:

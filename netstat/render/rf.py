@@ -210,7 +210,7 @@ def verify_table(v, depth: int | None = None) -> Table:
             cells += [_extent(check.expected), _extent(check.gradient)]
             raw += [_extent(check.expected), _extent(check.gradient)]
         status = r.status
-        style = {"ok": "[green]ok[/]", "mismatch": "[bold red]NO[/]", "edge": "[yellow]edge[/]", "misaligned": "[yellow]misaligned[/]"}
+        style = {"ok": "[green]ok[/]", "mismatch": "[bold red]NO[/]", "misaligned": "[yellow]misaligned[/]", "border": "[yellow]border[/]"}
         cells.append(style.get(status, status))
         raw.append(status)
         t.add_row(cells, raw=raw)
@@ -220,12 +220,12 @@ def verify_table(v, depth: int | None = None) -> Table:
     t.footer.append(f"Analytic vs gradient on all {len(v.rows)} layer outputs: {verdict} ({summary}) in {v.seconds:.1f} s.")
     t.footer.append(
         "Gradient: extent (first..last input pixel) of the non-zero gradient of the centre unit on a linearised copy "
-        "(positive weights, identity activations, average pooling); analytic: that unit's RF clipped to the input."
+        "(positive weights, identity activations, average pooling); analytic: that unit's RF within the pixels the layer can reach."
     )
+    if "border" in counts:
+        t.footer.append("border: the unit's window reaches into padding, where a dilated kernel's taps skip real pixels; the gradient is narrower than the clipped RF.")
     if v.mode == "strips":
         t.footer.append(f"Each axis was checked on a thin strip input: {', '.join(shape_str(s) for s in v.strip_shapes)}.")
-    if "edge" in counts:
-        t.footer.append("edge: the RF crosses the input border, where strided layers skip the last pixels; the gradient is narrower.")
     for n in v.notes:
         t.footer.append(f"[yellow]Note:[/] {n}")
     return t
@@ -327,15 +327,39 @@ def plot_growth(results: Sequence[Any], path: str | os.PathLike) -> Path:
         plt.close(fig)
 
 
+def _plot_erf_1d(e, grad_map, plt, path) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(range(len(grad_map)), grad_map, color="black", linewidth=1)
+    c = float(e.center[0])
+    for radius, style in ((e.r50, "-"), (e.r95, "--")):
+        ax.axvspan(c - radius, c + radius, alpha=0.12 if style == "--" else 0.25, color="tab:blue")
+    st = e.rf
+    if st is not None and st.axes[0].size is not None:
+        half = (float(st.axes[0].size) - 1) / 2
+        ax.axvline(c - half, color="tab:red", linestyle=":")
+        ax.axvline(c + half, color="tab:red", linestyle=":")
+    ax.set_xlim(-0.5, len(grad_map) - 0.5)
+    ax.set_xlabel("input position")
+    ax.set_ylabel("share of |gradient|")
+    ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f}); red: analytic RF", fontsize=9)
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
 def plot_erf(e, path: str | os.PathLike) -> Path:
     """Heat map of the effective RF with the analytic RF box and the 50% /
     95% mass circles."""
     import numpy as np
 
     plt = _pyplot()
-    grad_map = np.asarray(e.map)
+    grad_map = np.asarray(e.heatmap)
+    if grad_map.ndim == 1:
+        return _plot_erf_1d(e, grad_map, plt, path)
     if grad_map.ndim != 2:
-        raise ValueError("The ERF heat map needs a 2-D input.")
+        raise ValueError("The ERF figure needs a 1-D or 2-D input.")
     fig, ax = plt.subplots(figsize=(6.5, 6))
     shown = np.log10(grad_map + grad_map.max() * 1e-6) if grad_map.max() > 0 else grad_map
     im = ax.imshow(shown, cmap="magma", origin="upper", interpolation="nearest")

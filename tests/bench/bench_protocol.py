@@ -103,8 +103,9 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> dict[str, float]
 
 
 def timer_agreement(rounds: int, seconds: float, max_wait: float) -> dict[str, Any]:
-    """netstat vs torch.utils.benchmark on one model object, interleaved
-    A-B / B-A so that a drift in the machine's load hits both alike."""
+    """netstat vs torch.utils.benchmark on one model object, in many short
+    rounds alternating A-B / B-A, so that a drift in the machine's load hits
+    both alike; the verdict is the median of the per-round differences."""
     import torch
     from torch.utils.benchmark import Timer
 
@@ -125,6 +126,10 @@ def timer_agreement(rounds: int, seconds: float, max_wait: float) -> dict[str, A
                 min_run_time=seconds
             )
 
+    with torch.inference_mode():  # bring the process to a steady state before round 1
+        t_end = time.perf_counter() + 2.0
+        while time.perf_counter() < t_end:
+            model(x)
     out = []
     for i in range(rounds):
         quiet = wait_for_quiet(max_wait)
@@ -137,6 +142,7 @@ def timer_agreement(rounds: int, seconds: float, max_wait: float) -> dict[str, A
             "round": i + 1,
             "order": "netstat, Timer" if i % 2 == 0 else "Timer, netstat",
             "netstat_median_ms": r.stats.median / 1e6,
+            "netstat_mean_ms": r.stats.mean / 1e6,
             "netstat_n": r.stats.n,
             "netstat_iqr_rel": r.stats.iqr_rel,
             "netstat_stop": r.measurement["stop_reason"],
@@ -237,7 +243,7 @@ def run_cpu(quick: bool, max_wait: float, parts: Sequence[str] = CPU_PARTS) -> N
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() and set(parts) != set(CPU_PARTS) else {}
     data.update({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": quick, "max_wait_s": max_wait})
     if "timer" in parts:
-        data["timer"] = timer_agreement(rounds=1 if quick else 7, seconds=0.5 if quick else 1.5, max_wait=max_wait)
+        data["timer"] = timer_agreement(rounds=1 if quick else 15, seconds=0.5, max_wait=max_wait)
     if "processes" in parts:
         data["processes"] = separate_processes(3, max_wait)
     if "overhead" in parts:
@@ -383,14 +389,16 @@ def _cpu_sections(data: dict[str, Any]) -> list[str]:
         "",
         "### 1. Agreement with `torch.utils.benchmark`",
         "",
-        f"Same `{t['model']}` object, batch 1, 1 thread, one process; netstat's protocol and "
-        f"`Timer(...).blocked_autorange(min_run_time={t['seconds']})` interleaved, {len(t['rounds'])} round(s).",
+        f"Same `{t['model']}` object, batch 1, 1 thread, one process (warmed up for 2 s first); netstat's protocol "
+        f"(`min_time={t['seconds']}`) and `Timer(...).blocked_autorange(min_run_time={t['seconds']})` in "
+        f"{len(t['rounds'])} alternating rounds.",
         "",
-        "| round | order | netstat median ms | n | IQR/median | stop | Timer median ms | blocks x calls | Timer IQR/median | difference | other load (cores) |",
-        "| --: | :-- | --: | --: | --: | :-- | --: | --: | --: | --: | --: |",
+        "| round | order | netstat median ms | netstat mean ms | n | IQR/median | stop | Timer median ms | blocks x calls | Timer IQR/median | difference of medians | other load (cores) |",
+        "| --: | :-- | --: | --: | --: | --: | :-- | --: | --: | --: | --: | --: |",
     ]
     for r in t["rounds"]:
-        lines.append(f"| {r['round']} | {r['order']} | {r['netstat_median_ms']:.3f} | {r['netstat_n']} | {r['netstat_iqr_rel']:.1%} | "
+        mean = r.get("netstat_mean_ms")
+        lines.append(f"| {r['round']} | {r['order']} | {r['netstat_median_ms']:.3f} | {_f(mean)} | {r['netstat_n']} | {r['netstat_iqr_rel']:.1%} | "
                      f"{r['netstat_stop']} | {r['timer_median_ms']:.3f} | {r['timer_blocks']} x {r['timer_number_per_run']} | "
                      f"{r['timer_iqr_rel']:.1%} | {r['diff_rel']:+.2%} | {r['other_cores']:.2f} |")
     lines += [
@@ -398,11 +406,13 @@ def _cpu_sections(data: dict[str, Any]) -> list[str]:
         f"Median over rounds of the difference: {s['diff_rel']:+.2%} (limit ±3%): {ok(s['pass'])}. "
         f"(Medians of the round medians: netstat {s['netstat_median_ms']:.3f} ms, Timer {s['timer_median_ms']:.3f} ms.) "
         "'Other load' is the CPU time other processes used during the round, in cores, from /proc/stat; "
-        f"before each round the script waited up to {data.get('max_wait_s', 0):.0f} s for it to fall below 0.25 cores.",
+        f"before each round the script waited up to {data.get('max_wait_s', 0):.0f} s for it to fall below 0.25 cores. "
+        "Timer's median is the median of block means (blocks of several calls), which sits near the per-call mean; "
+        "netstat's is the median of single calls, which sits below the mean when the distribution is skewed right.",
         "",
         "### 2. Three separate processes",
         "",
-        f"`netstat {p['command']}`, run three times one after the other:",
+        f"`{p['command']}`, run three times one after the other:",
         "",
         "| process | median ms | n | IQR ms | stop | other load (cores) |",
         "| --: | --: | --: | --: | :-- | --: |",
