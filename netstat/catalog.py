@@ -11,8 +11,6 @@ fails on any difference; regenerate it on purpose with
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,19 +44,9 @@ def catalog_path() -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file beside `path`, then rename over it: an
-    interrupted write leaves the old file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from netstat.atomic import write_text
+
+    write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def filter_catalog(entries: list[dict[str, Any]], task: str | None = None, family: str | None = None, pattern: str | None = None) -> list[dict[str, Any]]:

@@ -28,19 +28,16 @@ names with that prefix, so a baseline can hold zoo and user models side by side.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import importlib
 import importlib.util
 import inspect
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
+from netstat.atomic import atomic_write
 from netstat.errors import NetstatError, UsageError
 
 SCHEMA_VERSION = 1
@@ -306,30 +303,6 @@ def make_document(entries: dict[str, dict[str, Any]], selection: Sequence[str]) 
 # ---------------------------------------------------------------------------
 
 
-def atomic_write(path: str | Path, write: Callable[[IO], Any], binary: bool = False) -> None:
-    """Write `path` through `write(handle)` into a temporary file in the same
-    directory, then os.replace it over `path`: readers see the old file or the
-    new one, never half of one. On any error the old file is left intact and
-    the temporary file removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            shutil.copymode(path, tmp)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def dumps(value: Any, indent: int = 0) -> str:
     """Deterministic, diff-friendly JSON: objects one key per line, lists of
     plain values (shapes) on one line."""
@@ -351,10 +324,6 @@ def write_json(path: str | Path, doc: Any) -> None:
         handle.write("\n")
 
     atomic_write(path, write)
-
-
-def write_text(path: str | Path, text: str) -> None:
-    atomic_write(path, lambda handle: handle.write(text))
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from netstat.check import QUANTITIES, ProgressFn, atomic_write, measure, paper_rows, parse_patterns, select, versions, write_json, write_text
+from netstat.atomic import atomic_write, write_text
+from netstat.check import QUANTITIES, ProgressFn, measure, paper_rows, parse_patterns, select, versions, write_json
 from netstat.errors import NetstatError
 
 SCHEMA_VERSION = 1

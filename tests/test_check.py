@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from netstat import check as checking
+from netstat.atomic import atomic_write
 from netstat.cli import app
 from netstat.errors import UsageError
 
@@ -207,7 +208,7 @@ def test_write_that_dies_midway_leaves_the_old_file_intact(tmp_path):
         raise OSError("killed")
 
     with pytest.raises(OSError):
-        checking.atomic_write(path, half_then_die)
+        atomic_write(path, half_then_die)
     assert path.read_text() == '{"models": {}}\n'
     assert _no_temp_files(tmp_path)
 

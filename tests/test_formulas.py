@@ -3,7 +3,6 @@ against torch.utils.flop_counter."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings

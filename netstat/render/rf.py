@@ -9,7 +9,6 @@ folder, then os.replace) with matplotlib's Agg backend.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -265,17 +264,11 @@ def erf_table(results: Sequence[Any]) -> Table:
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
     """Write a matplotlib figure atomically; the suffix picks the format."""
+    from netstat.atomic import atomic_write
+
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=150, bbox_inches="tight"), binary=True)
     return path
 
 

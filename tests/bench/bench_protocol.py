@@ -23,9 +23,10 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from netstat.atomic import write_text
 from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,19 +36,6 @@ sys.path.insert(0, str(ROOT))
 TIMER_MODEL = "mobilenet_v3_small"
 TRIO = ["mobilenet_v2", "shufflenet_v2_x1_0", "mobilenet_v1"]
 
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def log(msg: str) -> None:
@@ -250,7 +238,7 @@ def run_cpu(quick: bool, max_wait: float, parts: Sequence[str] = CPU_PARTS) -> N
         data["overhead"] = harness_overhead(data["timer"]["summary"]["netstat_median_ms"])
     if "trio" in parts:
         data["trio"] = trio(quick, max_wait)
-    write_atomic(path, json.dumps(data, indent=1, default=str) + "\n")
+    write_text(path, json.dumps(data, indent=1, default=str) + "\n")
     render()
 
 
@@ -295,7 +283,7 @@ def run_cuda(out: Path, device: str, quick: bool) -> None:
             entry["error"] = f"{type(err).__name__}: {err}"
         entry["wall_s"] = time.perf_counter() - t0
         data["configs"].append(entry)
-        write_atomic(path, json.dumps(data, indent=1, default=str) + "\n")  # partial results survive a timeout
+        write_text(path, json.dumps(data, indent=1, default=str) + "\n")  # partial results survive a timeout
     log(f"wrote {path}")
 
 
@@ -483,7 +471,7 @@ def render() -> None:
         lines += _cpu_sections(json.loads(cpu.read_text()))
     for path in sorted(REPORTS.glob("bench_cuda_*.json")):
         lines += _cuda_sections(json.loads(path.read_text()), f"reports/{path.name}")
-    write_atomic(REPORTS / "benchmarks.md", "\n".join(lines).rstrip() + "\n")
+    write_text(REPORTS / "benchmarks.md", "\n".join(lines).rstrip() + "\n")
     log(f"wrote {REPORTS / 'benchmarks.md'}")
 
 

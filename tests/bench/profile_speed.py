@@ -16,14 +16,16 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from netstat.atomic import write_text
 
 REPORT = Path(__file__).resolve().parents[2] / "reports" / "performance.md"
 MODELS = ("vgg16", "resnet50")
 TARGETS = {"vgg16": 10.0, "resnet50": 3.0}
 REPEATS = 3
+
 
 
 def best_of(fn, repeats: int = REPEATS) -> float:
@@ -91,14 +93,6 @@ def wall(cmd: list[str], repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def main() -> None:
     import torch
 
@@ -135,7 +129,7 @@ def main() -> None:
         f"| `netstat list` (median of 5) | {list_s:.3f} s | < 0.5 s | {'yes' if list_s < 0.5 else '**no**'} |",
         "",
     ]
-    write_atomic(REPORT, "\n".join(lines))
+    write_text(REPORT, "\n".join(lines))
     print("\n".join(lines))
 
 

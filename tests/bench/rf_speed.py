@@ -19,26 +19,15 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from netstat.atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "reports" / "rf_performance.md"
 sys.path.insert(0, str(ROOT))
 
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def best_of(fn, repeat: int) -> float:
@@ -121,7 +110,7 @@ def main() -> None:
         "one thread, which beats two on this shared 2-core machine.",
         "",
     ]
-    write_atomic(REPORT, "\n".join(lines))
+    write_text(REPORT, "\n".join(lines))
     sys.stderr.write("\n".join(lines) + "\n")
 
 
