@@ -237,10 +237,14 @@ def param_totals(model: torch.nn.Module) -> dict[str, int]:
 
 
 def _recursive_params(model: torch.nn.Module) -> dict[str, int]:
-    """Parameters under each module path (shared tensors once per subtree)."""
-    counts = {}
-    for path, module in model.named_modules():
-        counts[path] = _unique_numel(module.parameters())
+    """Parameters under each module path. A shared tensor counts once, under
+    the module that owns its first name (named_parameters de-duplicates)."""
+    counts: dict[str, int] = defaultdict(int)
+    for name, p in model.named_parameters():
+        parts = name.split(".")[:-1]
+        counts[""] += p.numel()
+        for i in range(1, len(parts) + 1):
+            counts[".".join(parts[:i])] += p.numel()
     return counts
 
 

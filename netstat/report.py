@@ -224,15 +224,11 @@ def params_vs_madds_figure(rows: Sequence[dict[str, Any]], path: Path) -> bool:
 
 
 def _rf_per_layer(trace) -> list[tuple[str, float]] | None:
-    """(leaf layer, largest RF over the axes) in execution order, from
-    netstat.receptive; None without it."""
-    from netstat.check import _receptive
+    """(leaf layer, largest RF over the axes) in execution order."""
+    from netstat.receptive import analyze
 
-    receptive = _receptive()
-    if receptive is None:
-        return None
     out = []
-    for layer in receptive.analyze(trace).layers:
+    for layer in analyze(trace).layers:
         if not layer.is_leaf or layer.rf is None:
             continue
         sizes = [v for v in (layer.rf.to_dict().get("rf") or []) if v is not None]
@@ -398,8 +394,6 @@ def build_report(out: str | Path = "reports", models: str | Sequence[str] | None
         result.files[str(figures / "params_vs_madds.png")] = "params vs MAdds, log-log, by family"
     if rf_growth_figure(rf_series, figures / "rf_growth.png"):
         result.files[str(figures / "rf_growth.png")] = "RF per layer: " + ", ".join(rf_series)
-    elif any(n in CLASSIC_RF_NETS for n in (s.name for s in selection)):
-        result.notes.append("rf_growth.png was not drawn: netstat.receptive is not available.")
     bench, bench_notes = load_benchmarks(out)
     result.notes += bench_notes
     if latency_figure(bench, figures / "latency_vs_madds.png"):

@@ -172,11 +172,13 @@ class _Recorder(TorchDispatchMode):
         return out
 
     def _run(self, func, args, kwargs):
-        """Run the op; on meta, an op that neither aliases nor mutates and was
-        already seen with identical shapes, strides and arguments gets fresh
-        empty outputs of the remembered layout instead of re-running its
-        (often Python) shape inference. Repeated blocks make this common."""
-        if not self.memoize or not _is_functional(func):
+        """Run the op; on meta, an op already seen with identical shapes,
+        strides and arguments skips its (often Python) shape inference: a
+        functional op gets fresh empty outputs of the remembered layout, an
+        in-place op that kept its input's layout returns that input. Repeated
+        blocks make this common."""
+        inplace = _is_inplace(func)
+        if not self.memoize or not (inplace or _is_functional(func)):
             return func(*args, **kwargs)
         try:
             key = (func, _signature(args), _signature(kwargs))
@@ -184,11 +186,14 @@ class _Recorder(TorchDispatchMode):
         except TypeError:
             return func(*args, **kwargs)
         layout = self.memo.get(key)
-        if layout is None:
-            out = func(*args, **kwargs)
+        if layout is not None:
+            return args[0] if inplace else _tree_map(_from_layout, layout)
+        out = func(*args, **kwargs)
+        if not inplace:
             self.memo[key] = _tree_map(_layout_of, out)
-            return out
-        return _tree_map(_from_layout, layout)
+        elif out is args[0] and _layout_of(out) == _layout_of(args[0]):
+            self.memo[key] = True  # nothing about the tensor changed but its (absent) data
+        return out
 
     def _describe(self, x: Any) -> Any:
         return self.ref(x) if isinstance(x, torch.Tensor) else x
@@ -246,6 +251,14 @@ def _is_functional(func) -> bool:
     """Neither returns an alias of an input nor writes to one."""
     schema = func._schema
     return not schema.is_mutable and all(r.alias_info is None for r in schema.returns)
+
+
+def _is_inplace(func) -> bool:
+    """Writes into its first argument and returns it (relu_, add_)."""
+    returns = func._schema.returns
+    info = returns[0].alias_info if len(returns) == 1 else None
+    first = func._schema.arguments[0].alias_info if func._schema.arguments else None
+    return info is not None and info.is_write and first is not None and set(first.before_set) == set(info.before_set)
 
 
 def _return_aliases(func, flat_out) -> list[Any]:
@@ -341,7 +354,8 @@ def run_trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str 
     ]
     try:
         replacements = _tensors_on(model, dev)
-        model.eval()
+        if any(flags.values()):
+            model.eval()
         x = torch.zeros(input_shape, dtype=dtype, device=dev) if dev.type != "meta" else torch.empty(input_shape, dtype=dtype, device=dev)
         input_ref = rec.register(x)
         with torch.no_grad():
@@ -364,7 +378,8 @@ def run_trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str 
         for h in handles:
             h.remove()
         for m, flag in flags.items():
-            m.training = flag
+            if m.training != flag:
+                m.training = flag
     for call in open_calls:  # a forward that returned through a non-module path
         call.end_op = len(rec.ops)
     outputs = [rec.ref(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]

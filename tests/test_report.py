@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from netstat.cli import app
 from netstat.report import build_report, load_benchmarks
 
-MODELS = "lenet5,resnet20_cifar"
+MODELS = "lenet5,resnet20_cifar,alexnet"  # alexnet: one of the RF-growth nets
 runner = CliRunner()
 
 
@@ -30,7 +30,7 @@ def reports(tmp_path_factory) -> Path:
 
 def test_every_report_is_written(reports):
     names = set(_files(reports))
-    assert {"zoo.md", "zoo.json", "crosscheck.md", "figures/params_vs_madds.png"} <= names
+    assert {"zoo.md", "zoo.json", "crosscheck.md", "figures/params_vs_madds.png", "figures/rf_growth.png"} <= names
     assert "baseline.json" not in names  # only `check --update` writes the baseline
     assert not any(n.endswith(".tmp") for n in names)
 
@@ -43,7 +43,7 @@ def test_reports_regenerate_identically(reports, tmp_path):
 def test_zoo_json_and_md(reports):
     doc = json.loads((reports / "zoo.json").read_text())
     rows = {r["name"]: r for r in doc["models"]}
-    assert set(rows) == {"lenet5", "resnet20_cifar"}
+    assert set(rows) == {"lenet5", "resnet20_cifar", "alexnet"}
     lenet = rows["lenet5"]
     assert lenet["family"] == "lenet" and lenet["input_shape"] == [1, 1, 32, 32]
     assert lenet["published"]["params"] and lenet["deviation"]["params"] == pytest.approx((lenet["params"] - lenet["published"]["params"]) / lenet["published"]["params"])
