@@ -134,6 +134,7 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         in_tensors = [t for t in _flat((args, kwargs), []) if isinstance(t, torch.Tensor)]
         in_refs = [self.ref(t) for t in in_tensors]
+        described = (_tree_map(self._describe, args), _tree_map(self._describe, kwargs))  # before an in-place op renames its input
         try:
             out = self._run(func, args, kwargs)
         except Exception:
@@ -161,8 +162,8 @@ class _Recorder(TorchDispatchMode):
             OpRecord(
                 index=len(self.ops),
                 func=func,
-                args=_tree_map(self._describe, args),
-                kwargs=_tree_map(self._describe, kwargs),
+                args=described[0],
+                kwargs=described[1],
                 inputs=in_refs,
                 outputs=out_refs,
                 module=self.stack[-1] if self.stack else "",

@@ -121,17 +121,19 @@ def compare_table(profiles: list, extra: dict[str, dict[str, str]] | None = None
     if profiles:
         base = profiles[0]
         for p in profiles[1:]:
-            if p.totals["params"] and base.totals["params"]:
-                t.footer.append(
-                    f"{p.model}: {p.totals['params'] / base.totals['params']:.3g}x the params and "
-                    f"{p.totals['madds'] / base.totals['madds']:.3g}x the MAdds of {base.model}"
-                    if base.totals["madds"]
-                    else f"{p.model}: {p.totals['params'] / base.totals['params']:.3g}x the params of {base.model}"
-                )
+            parts = [f"{_ratio(p.totals[k], base.totals[k])} {label}" for k, label in (("params", "params"), ("madds", "MAdds")) if base.totals[k] and p.totals[k]]
+            if parts:
+                t.footer.append(f"{p.model}: {' and '.join(parts)} of {base.model}")
     for p in profiles:
         if p.uncounted_ops:
             t.footer.append(f"[yellow]{p.model}: uncounted ops {', '.join(f'{k} x{v}' for k, v in p.uncounted_ops.items())}[/]")
     return t
+
+
+def _ratio(value: float, base: float) -> str:
+    """'3.2x the', or '1/32.7 of the' for a fraction (MobileNet V1 has 1/32.7 of VGG-16's params)."""
+    r = value / base
+    return f"{r:.3g}x the" if r >= 1 else f"1/{1 / r:.3g} of the"
 
 
 def list_table(entries: list[dict[str, Any]]) -> Table:
