@@ -114,10 +114,7 @@ def check_tables(result) -> list[Table]:
         tables.append(models)
 
     if result.errors:
-        errors = Table(title="Could not be measured", columns=[Column("model", "left"), Column("error", "left")])
-        for name, message in sorted(result.errors.items()):
-            errors.add_row([name, message])
-        tables.append(errors)
+        tables.append(_errors_table(result.errors))
     return tables
 
 
@@ -186,10 +183,7 @@ def papers_tables(result, sources: bool = False) -> list[Table]:
             detail.add_row([model, first.source, tol, first.note or ""])
         tables.append(detail)
     if result.errors:
-        errors = Table(title="Could not be measured", columns=[Column("model", "left"), Column("error", "left")])
-        for name, message in sorted(result.errors.items()):
-            errors.add_row([name, message])
-        tables.append(errors)
+        tables.append(_errors_table(result.errors))
     return tables
 
 
@@ -375,4 +369,12 @@ def zoo_table(rows: Sequence[dict[str, Any]]) -> Table:
             ],
             end_section=last,
         )
+    return table
+
+
+def _errors_table(errors: dict[str, str]) -> Table:
+    """The models that could not be measured, and why."""
+    table = Table(title="Could not be measured", columns=[Column("model", "left"), Column("error", "left")])
+    for name, message in sorted(errors.items()):
+        table.add_row([name, message])
     return table
