@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from netstat.zoo._blocks import ConvBNAct
 from netstat.zoo._registry import Published, register_model
-from netstat.zoo.fcn import FCNHead, IntermediateLayers, SimpleSegmentationModel, dilated_resnet_backbone
+from netstat.zoo.fcn import FCNHead, IntermediateLayers, SimpleSegmentationModel, dilated_resnet_backbone, resnet50_segmentation
 from netstat.zoo.mobilenet_v3 import mobilenet_v3_backbone
 from netstat.zoo.resnet import Bottleneck
 from netstat.zoo.vgg import VGG_CFGS, make_vgg_layers
@@ -213,12 +213,7 @@ class DeepLabV2(nn.Module):
 
 
 def _deeplabv3_resnet50(num_classes: int = 21, aux_loss: bool = True) -> SimpleSegmentationModel:
-    return_layers = {"layer4": "out"}
-    if aux_loss:
-        return_layers["layer3"] = "aux"
-    backbone = dilated_resnet_backbone(50, return_layers)
-    aux = FCNHead(1024, num_classes) if aux_loss else None
-    return SimpleSegmentationModel(backbone, DeepLabHead(2048, num_classes), aux)
+    return resnet50_segmentation(DeepLabHead(2048, num_classes), num_classes, aux_loss)
 
 
 def _deeplabv3_mobilenet_v3_large(num_classes: int = 21, aux_loss: bool = True) -> SimpleSegmentationModel:

@@ -222,13 +222,19 @@ def dilated_resnet_backbone(depth: int, return_layers: dict[str, str], dilation=
     return IntermediateLayers(resnet, return_layers)
 
 
-def _fcn_resnet50(num_classes: int = 21, aux_loss: bool = True) -> SimpleSegmentationModel:
+def resnet50_segmentation(head: nn.Module, num_classes: int, aux_loss: bool) -> SimpleSegmentationModel:
+    """torchvision's layout for FCN / DeepLabV3 on ResNet-50: dilated backbone
+    (output stride 8), `head` on layer4, and an FCN aux head on layer3."""
     return_layers = {"layer4": "out"}
     if aux_loss:
         return_layers["layer3"] = "aux"
     backbone = dilated_resnet_backbone(50, return_layers)
     aux = FCNHead(1024, num_classes) if aux_loss else None
-    return SimpleSegmentationModel(backbone, FCNHead(2048, num_classes), aux)
+    return SimpleSegmentationModel(backbone, head, aux)
+
+
+def _fcn_resnet50(num_classes: int = 21, aux_loss: bool = True) -> SimpleSegmentationModel:
+    return resnet50_segmentation(FCNHead(2048, num_classes), num_classes, aux_loss)
 
 
 _PAPER = "Fully Convolutional Networks for Semantic Segmentation"
