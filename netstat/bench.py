@@ -9,8 +9,10 @@ The protocol (every choice is recorded in each result's JSON):
    first: it is never modified. The input is fixed
    (standard normal, seed 0). Everything runs under ``torch.inference_mode()``
    (and ``torch.autocast`` with ``amp``), with the thread count set explicitly
-   (default: every core this process may use) and Python's garbage collector
-   paused while timing.
+   (default: every core this process may use), Python's garbage collector
+   paused while timing and, on glibc, malloc kept from returning activation
+   memory to the kernel between calls (``netstat.allocator``: page faults
+   had made processes running the same model differ by up to 62%).
 2. Cold start: the first call at each batch size is timed on its own with the
    wall clock (it includes ``torch.compile`` compilation and cuDNN autotuning).
 3. Warm-up until stable: at least ``warmup_min_iters`` calls and
@@ -540,6 +542,36 @@ class OtherLoad:
         self.cores = max(0.0, (busy - self._busy - (self._own_s() - self._own)) / wall)
 
 
+class KernelWork:
+    """What the kernel did for this process while a block ran: minor page
+    faults and system CPU time (getrusage). Page faults in a steady loop mean
+    the allocator is returning memory between calls (see netstat.allocator)."""
+
+    minor_faults: int | None = None
+    system_s: float | None = None
+
+    def __enter__(self) -> KernelWork:
+        self._start = _rusage()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        end = _rusage()
+        if end is not None and self._start is not None:
+            self.minor_faults = end.ru_minflt - self._start.ru_minflt
+            self.system_s = end.ru_stime - self._start.ru_stime
+
+
+def _rusage():
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF)
+
+
+KERNEL_SHARE_WARNING = 0.05  # warn when the kernel's time is this share of the measured time
+
+
 # --------------------------------------------------------------------------- device plumbing
 
 
@@ -825,6 +857,7 @@ def benchmark(
     max_time: float = 10.0,
     roofline: bool = False,
     costs: bool = True,
+    allocator: str = "steady",
     progress: ProgressFn | None = None,
 ) -> list[BenchResult]:
     """Measure one or more models (names, specs or nn.Modules; a list for
@@ -836,12 +869,16 @@ def benchmark(
     `compile_mode` None runs eagerly, else one of COMPILE_MODES for
     torch.compile. `amp` keeps the model in fp32 under torch.autocast to
     `dtype`. An out-of-memory batch is reported (status "oom") and skipped.
+    `allocator` "steady" keeps freed memory in glibc's heap while measuring
+    (netstat.allocator), "system" leaves malloc alone.
     """
     import torch
 
+    from netstat.allocator import describe, steady_allocator
     from netstat.spec import resolve
 
     _validate(device, batches, threads, dtype, amp, mode, compile_mode)
+    describe(allocator)  # validates the policy before anything is built
     device = _check_device(device)
     protocol = Protocol.from_times(min_time, max_time)
     specs = list(model) if isinstance(model, (list, tuple)) else [model]
@@ -862,57 +899,58 @@ def benchmark(
     torch.set_num_threads(n_threads)
     torch.backends.cudnn.benchmark = cudnn_benchmark
     results: list[BenchResult] = []
-    try:
-        machine = environment(device)
-        roof = None
-        if roofline:
-            emit("roofline", "measure", 0.0, 0)
-            roof = measure_roofline(
-                device, dtype, progress=lambda what, f: emit(f"roofline ({what})", "measure", f, 0)
-            )
-            emit("roofline", "done", 1.0, 0)
-        index = 1 if roofline else 0
-        for src, batch_list in plan:
-            emit(src.name, "build", 0.0, index)
-            net = _prepare(src, device, dtype, amp, channels_last, compile_mode)
-            for batch in batch_list:
-                task = f"{src.name} · batch {batch}"
-                settings = {
-                    "device": device,
-                    "threads": torch.get_num_threads(),
-                    "interop_threads": torch.get_num_interop_threads(),
-                    "dtype": dtype,
-                    "amp": amp,
-                    "channels_last": channels_last,
-                    "compile": compile_mode,
-                    "cudnn_benchmark": cudnn_benchmark,
-                    "mode": mode,
-                    "batch": batch,
-                    "input_shape": [batch, *src.input_shape[1:]],
-                }
-                result = _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protocol,
-                                    lambda phase, f, t=task, i=index: emit(t, phase, f, i))
-                result.env = {**machine, **settings}
-                result.protocol = protocol.to_dict()
-                result.roofline = roof
-                if costs and result.status == "ok":
-                    counted, warning = _costs(src, result.input_shape, dtype, amp)
-                    for key, value in counted.items():
-                        setattr(result, key, value)
-                    if warning:
-                        result.warnings.append(warning)
-                if n_threads > usable_cores():
-                    result.warnings.append(
-                        f"{n_threads} threads on {usable_cores()} usable cores: threads compete for cores."
-                    )
-                results.append(result)
-                emit(task, "done" if result.status == "ok" else "skipped", 1.0, index)
-                index += 1
-            del net
-            _free(device)
-    finally:
-        torch.set_num_threads(previous_threads)
-        torch.backends.cudnn.benchmark = previous_cudnn
+    with steady_allocator(allocator) as malloc:
+        try:
+            machine = {**environment(device), "allocator": malloc}
+            roof = None
+            if roofline:
+                emit("roofline", "measure", 0.0, 0)
+                roof = measure_roofline(
+                    device, dtype, progress=lambda what, f: emit(f"roofline ({what})", "measure", f, 0)
+                )
+                emit("roofline", "done", 1.0, 0)
+            index = 1 if roofline else 0
+            for src, batch_list in plan:
+                emit(src.name, "build", 0.0, index)
+                net = _prepare(src, device, dtype, amp, channels_last, compile_mode)
+                for batch in batch_list:
+                    task = f"{src.name} · batch {batch}"
+                    settings = {
+                        "device": device,
+                        "threads": torch.get_num_threads(),
+                        "interop_threads": torch.get_num_interop_threads(),
+                        "dtype": dtype,
+                        "amp": amp,
+                        "channels_last": channels_last,
+                        "compile": compile_mode,
+                        "cudnn_benchmark": cudnn_benchmark,
+                        "mode": mode,
+                        "batch": batch,
+                        "input_shape": [batch, *src.input_shape[1:]],
+                    }
+                    result = _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protocol,
+                                        lambda phase, f, t=task, i=index: emit(t, phase, f, i))
+                    result.env = {**machine, **settings}
+                    result.protocol = protocol.to_dict()
+                    result.roofline = roof
+                    if costs and result.status == "ok":
+                        counted, warning = _costs(src, result.input_shape, dtype, amp)
+                        for key, value in counted.items():
+                            setattr(result, key, value)
+                        if warning:
+                            result.warnings.append(warning)
+                    if n_threads > usable_cores():
+                        result.warnings.append(
+                            f"{n_threads} threads on {usable_cores()} usable cores: threads compete for cores."
+                        )
+                    results.append(result)
+                    emit(task, "done" if result.status == "ok" else "skipped", 1.0, index)
+                    index += 1
+                del net
+                _free(device)
+        finally:
+            torch.set_num_threads(previous_threads)
+            torch.backends.cudnn.benchmark = previous_cudnn
     return results
 
 
@@ -954,7 +992,8 @@ def _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protoco
                 if mode == "throughput":
                     calls = max(1, round(protocol.block_time * _NS / max(warm.estimate_ns, 1)))
                     step = make_step(call, device, calls)
-                m = measure(step, time.perf_counter_ns, protocol, lambda f: report("measure", 0.2 + 0.8 * f))
+                with KernelWork() as kernel:
+                    m = measure(step, time.perf_counter_ns, protocol, lambda f: report("measure", 0.2 + 0.8 * f))
     except NetstatError:
         raise
     except Exception as err:  # noqa: BLE001 - out of memory is reported, anything else is fatal
@@ -972,8 +1011,9 @@ def _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protoco
     result.stats = summarize([s / calls for s in m.samples_ns], protocol.confidence)
     if cuda:
         result.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
+    iterations = len(m.samples_ns) * calls
     result.measurement = {
-        "iterations": len(m.samples_ns) * calls,
+        "iterations": iterations,
         "elapsed_s": m.elapsed_ns / _NS,
         "stop_reason": m.stop_reason,
         "median_ci_rel": m.ci_rel,
@@ -983,7 +1023,18 @@ def _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protoco
         "timer": "cuda_events" if cuda else "perf_counter_ns",
         "gc_disabled": True,
         "other_processes_cores": None if other.cores is None else round(other.cores, 3),
+        "minor_faults_per_call": None if kernel.minor_faults is None else kernel.minor_faults / iterations,
+        "kernel_ms_per_call": None if kernel.system_s is None else kernel.system_s * 1e3 / iterations,
     }
+    kernel_share = None if kernel.system_s is None else kernel.system_s * _NS / max(m.elapsed_ns, 1)
+    if not cuda and kernel_share is not None and kernel_share >= KERNEL_SHARE_WARNING:
+        # On CUDA the host thread's system time is mostly waiting in the driver; on CPU it is overhead.
+        faults = result.measurement["minor_faults_per_call"] or 0
+        why = (
+            f"{faults:.0f} page faults per call: memory is returned to the system and faulted back in"
+            if faults >= 1 else "system calls, not page faults"
+        )
+        result.warnings.append(f"The kernel took {kernel_share:.0%} of the measured time ({why}).")
     # On CPU every thread needs a core; on CUDA one host thread launches the work.
     needed, cores = (1 if cuda else torch.get_num_threads()), usable_cores()
     if other.cores is not None and other.cores > max(0.0, cores - needed) + 0.25:

@@ -255,7 +255,7 @@ SCHEMA_KEYS = {"model", "device", "batch", "dtype", "latency_ms", "throughput", 
                "madds", "flops", "achieved_flops_per_s", "env"}
 LATENCY_KEYS = {"median", "mean", "min", "p10", "p90", "p99", "iqr", "std", "n"}
 ENV_KEYS = {"netstat", "torch", "parallel_info", "cpu", "logical_cores", "gpu", "threads", "dtype", "amp",
-            "channels_last", "compile", "batch", "input_shape", "date"}
+            "channels_last", "compile", "batch", "input_shape", "date", "allocator"}
 
 
 def _check_schema(doc: dict) -> None:
@@ -289,6 +289,7 @@ def test_benchmark_tiny_module_leaves_it_untouched():
     assert results[1].input_shape == (2, 3, 8, 8)
     assert results[0].env["threads"] == 1 and torch.get_num_threads() == threads
     assert results[0].measurement["timer"] == "perf_counter_ns"
+    assert results[0].measurement["minor_faults_per_call"] >= 0 and results[0].measurement["kernel_ms_per_call"] >= 0
     assert net.training and all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
     assert events[-1].phase == "done" and events[-1].index == 1 and events[-1].total == 2
     _check_schema(nb.to_json(results))
@@ -330,6 +331,7 @@ def test_benchmark_costs_beside_time():
         {"batches": [0]},
         {"compile_mode": "turbo"},
         {"min_time": 1.0, "max_time": 0.5},
+        {"allocator": "fast"},
     ],
 )
 def test_benchmark_bad_arguments(kwargs):
@@ -388,6 +390,7 @@ def test_cli_cuda_without_cuda_is_one_sentence_exit_2():
         ["--min-time", "2", "--max-time", "1"],
         ["--amp"],
         ["--device", "tpu"],
+        ["--allocator", "fast"],
     ],
 )
 def test_cli_bad_input_exit_2(args):

@@ -60,6 +60,9 @@ def bench(
     min_time: float = typer.Option(1.0, "--min-time", help="Seconds of measurement at least."),
     max_time: float = typer.Option(10.0, "--max-time", help="Seconds of measurement at most."),
     roofline: bool = typer.Option(False, "--roofline", help="Measure peak matmul FLOP/s and copy bandwidth; compare."),
+    allocator: str = typer.Option(
+        "steady", "--allocator", help="steady: glibc malloc keeps freed memory while measuring; system: leave malloc alone."
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
@@ -89,6 +92,7 @@ def bench(
             min_time=min_time,
             max_time=max_time,
             roofline=roofline,
+            allocator=allocator,
             progress=callback,
         )
     render_bench(results, fmt)

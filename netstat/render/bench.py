@@ -32,6 +32,11 @@ def _settings(r) -> str:
     ]
     if env.get("cudnn_benchmark"):
         parts.append("cudnn.benchmark")
+    malloc = env.get("allocator") or {}
+    if malloc.get("applied"):
+        parts.append("malloc keeps freed memory (no mmap, no trim)")
+    elif malloc:
+        parts.append(f"malloc {malloc.get('note') or 'left as it is'}".rstrip("."))
     return " · ".join(parts)
 
 
