@@ -45,9 +45,10 @@ import platform
 import statistics
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from netstat.errors import ModelRunError, NetstatError, UsageError
 
@@ -840,6 +841,21 @@ def _validate(device, batches, threads, dtype, amp, mode, compile_mode) -> None:
     _check_device(device)
 
 
+@contextmanager
+def _torch_settings(threads: int, cudnn_benchmark: bool) -> Iterator[None]:
+    """torch's thread count and cuDNN autotuning for the block, restored after."""
+    import torch
+
+    previous_threads, previous_cudnn = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    torch.set_num_threads(threads)
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous_threads)
+        torch.backends.cudnn.benchmark = previous_cudnn
+
+
 def benchmark(
     model: Any,
     input_size: Sequence[int] | None = None,
@@ -893,64 +909,56 @@ def benchmark(
         if progress is not None:
             progress(BenchProgress(task, phase, fraction, index, total))
 
-    previous_threads = torch.get_num_threads()
-    previous_cudnn = torch.backends.cudnn.benchmark
     n_threads = threads or usable_cores()
-    torch.set_num_threads(n_threads)
-    torch.backends.cudnn.benchmark = cudnn_benchmark
     results: list[BenchResult] = []
-    with steady_allocator(allocator) as malloc:
-        try:
-            machine = {**environment(device), "allocator": malloc}
-            roof = None
-            if roofline:
-                emit("roofline", "measure", 0.0, 0)
-                roof = measure_roofline(
-                    device, dtype, progress=lambda what, f: emit(f"roofline ({what})", "measure", f, 0)
-                )
-                emit("roofline", "done", 1.0, 0)
-            index = 1 if roofline else 0
-            for src, batch_list in plan:
-                emit(src.name, "build", 0.0, index)
-                net = _prepare(src, device, dtype, amp, channels_last, compile_mode)
-                for batch in batch_list:
-                    task = f"{src.name} · batch {batch}"
-                    settings = {
-                        "device": device,
-                        "threads": torch.get_num_threads(),
-                        "interop_threads": torch.get_num_interop_threads(),
-                        "dtype": dtype,
-                        "amp": amp,
-                        "channels_last": channels_last,
-                        "compile": compile_mode,
-                        "cudnn_benchmark": cudnn_benchmark,
-                        "mode": mode,
-                        "batch": batch,
-                        "input_shape": [batch, *src.input_shape[1:]],
-                    }
-                    result = _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protocol,
-                                        lambda phase, f, t=task, i=index: emit(t, phase, f, i))
-                    result.env = {**machine, **settings}
-                    result.protocol = protocol.to_dict()
-                    result.roofline = roof
-                    if costs and result.status == "ok":
-                        counted, warning = _costs(src, result.input_shape, dtype, amp)
-                        for key, value in counted.items():
-                            setattr(result, key, value)
-                        if warning:
-                            result.warnings.append(warning)
-                    if n_threads > usable_cores():
-                        result.warnings.append(
-                            f"{n_threads} threads on {usable_cores()} usable cores: threads compete for cores."
-                        )
-                    results.append(result)
-                    emit(task, "done" if result.status == "ok" else "skipped", 1.0, index)
-                    index += 1
-                del net
-                _free(device)
-        finally:
-            torch.set_num_threads(previous_threads)
-            torch.backends.cudnn.benchmark = previous_cudnn
+    with _torch_settings(n_threads, cudnn_benchmark), steady_allocator(allocator) as malloc:
+        machine = {**environment(device), "allocator": malloc}
+        roof = None
+        if roofline:
+            emit("roofline", "measure", 0.0, 0)
+            roof = measure_roofline(
+                device, dtype, progress=lambda what, f: emit(f"roofline ({what})", "measure", f, 0)
+            )
+            emit("roofline", "done", 1.0, 0)
+        index = 1 if roofline else 0
+        for src, batch_list in plan:
+            emit(src.name, "build", 0.0, index)
+            net = _prepare(src, device, dtype, amp, channels_last, compile_mode)
+            for batch in batch_list:
+                task = f"{src.name} · batch {batch}"
+                settings = {
+                    "device": device,
+                    "threads": torch.get_num_threads(),
+                    "interop_threads": torch.get_num_interop_threads(),
+                    "dtype": dtype,
+                    "amp": amp,
+                    "channels_last": channels_last,
+                    "compile": compile_mode,
+                    "cudnn_benchmark": cudnn_benchmark,
+                    "mode": mode,
+                    "batch": batch,
+                    "input_shape": [batch, *src.input_shape[1:]],
+                }
+                result = _bench_one(net, src, batch, device, dtype, amp, channels_last, mode, protocol,
+                                    lambda phase, f, t=task, i=index: emit(t, phase, f, i))
+                result.env = {**machine, **settings}
+                result.protocol = protocol.to_dict()
+                result.roofline = roof
+                if costs and result.status == "ok":
+                    counted, warning = _costs(src, result.input_shape, dtype, amp)
+                    for key, value in counted.items():
+                        setattr(result, key, value)
+                    if warning:
+                        result.warnings.append(warning)
+                if n_threads > usable_cores():
+                    result.warnings.append(
+                        f"{n_threads} threads on {usable_cores()} usable cores: threads compete for cores."
+                    )
+                results.append(result)
+                emit(task, "done" if result.status == "ok" else "skipped", 1.0, index)
+                index += 1
+            del net
+            _free(device)
     return results
 
 

@@ -331,11 +331,14 @@ def run_cpu(quick: bool, max_wait: float, parts: Sequence[str] = CPU_PARTS) -> N
     """Measure `parts` and merge them into reports/bench_cpu.json (the others kept)."""
     path = REPORTS / "bench_cpu.json"
     data: dict[str, Any] = json.loads(path.read_text()) if path.exists() and set(parts) != set(CPU_PARTS) else {}
-    data.update({"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "quick": quick, "max_wait_s": max_wait})
+    now = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    if set(parts) == set(CPU_PARTS):
+        data.update({"date": now, "quick": quick, "max_wait_s": max_wait})
     if "timer" in parts:
         data["timer"] = timer_agreement(rounds=1 if quick else 15, seconds=0.5, max_wait=max_wait)
     if "processes" in parts:
         data["processes"] = separate_processes(3, attempts=1 if quick else 5, max_wait=max_wait)
+        data["processes"]["measured_at"] = now  # a part measured again later says when
     if "overhead" in parts:
         data["overhead"] = harness_overhead(data["timer"]["summary"]["netstat_median_ms"])
     if "trio" in parts:
@@ -553,7 +556,7 @@ def _cpu_sections(data: dict[str, Any]) -> list[str]:
         "Timer's median is the median of block means (blocks of several calls), which sits near the per-call mean; "
         "netstat's is the median of single calls, which sits below the mean when the distribution is skewed right.",
         "",
-        "### 2. Three separate processes",
+        "### 2. Three separate processes" + (f" (measured {p['measured_at']})" if p.get("measured_at") else ""),
         "",
         *_process_lines(p),
         "### 3. Harness overhead",
