@@ -23,8 +23,10 @@ Afterwards it allows ``mmap`` again (glibc's default ``M_MMAP_MAX``, 65536)
 with ``M_MMAP_THRESHOLD`` at 32 MiB and ``M_TRIM_THRESHOLD`` at 64 MiB (the
 values glibc's dynamic rule tends to) and calls ``malloc_trim(0)`` to hand the
 freed memory back. glibc has no call that switches its dynamic rule back on,
-so the process keeps those fixed thresholds. ``"system"`` leaves the
-allocator alone. What was done is returned and recorded in each result.
+so the process keeps those fixed thresholds. A block opened inside another
+(``netstat.benchmark`` inside a caller's own block) leaves the settings to the
+outer one. ``"system"`` leaves the allocator alone. What was done is returned
+and recorded in each result.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ AFTERWARDS = {
 # Environment variables through which a user chooses the allocator's behaviour.
 _GLIBC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 _PRELOADED = ("jemalloc", "tcmalloc", "mimalloc")
+
+_active = False  # inside a steady_allocator block that applied the settings
 
 
 def _preloaded_allocator() -> str | None:
@@ -110,17 +114,20 @@ def describe(policy: str) -> dict[str, Any]:
 def steady_allocator(policy: str = "steady") -> Iterator[dict[str, Any]]:
     """Keep freed memory in glibc's heap while the block runs (no mmap, no
     trimming; see the module docstring); yields the record of what was done."""
+    global _active
     state = describe(policy)
     libc = _glibc() if state["applied"] else None
-    if libc is None:
+    if libc is None or _active:  # an enclosing block already holds the settings; it restores them
         yield state
         return
     if not all(libc.mallopt(_PARAMS[name], value) for name, value in WHILE_MEASURING.items()):
         # mallopt returns 0 on failure; say so instead of claiming a setting.
         state.update(applied=False, while_measuring=None, note="mallopt refused the settings.")
+    _active = True
     try:
         yield state
     finally:
+        _active = False
         for name, value in AFTERWARDS.items():
             libc.mallopt(_PARAMS[name], value)
         libc.malloc_trim(0)
