@@ -57,6 +57,7 @@ draws it as a heat map.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import math
@@ -470,6 +471,23 @@ def _forward(model, x, capture_clone: bool = True):
     return cap.outputs
 
 
+def _forward_until(model, x, until: set, mode, failure: str) -> dict[tuple[str, int], torch.Tensor]:
+    """The outputs captured by running `model(x)` under the context `mode`,
+    stopped once those keyed in `until` are in; a failure of the forward
+    becomes one ModelRunError sentence that starts with `failure`."""
+    cap = _Capture(model, until=until)
+    try:
+        with mode:
+            model(x)
+    except _Enough:
+        pass
+    except Exception as err:  # noqa: BLE001
+        raise ModelRunError(f"{failure}: {type(err).__name__}: {err}.") from None
+    finally:
+        cap.close()
+    return cap.outputs
+
+
 def _strip_shape(model, full: tuple, axis: int, analytic: RFResult) -> tuple[tuple, float] | None:
     """The thinnest input that is full along `axis` and runs with the same
     layer sizes along it as the full-size trace, and the bytes of its
@@ -576,19 +594,11 @@ def _probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int]
     apart), so one gradient holds every probe's extent."""
     count = len(layers)
     x = torch.ones((count,) + tuple(shape[1:]), dtype=dtype, requires_grad=True)
-    cap = _Capture(model, until={_key(layer) for layer in layers})
-    try:
-        with _Linearise():
-            model(x)
-    except _Enough:
-        pass
-    except Exception as err:  # noqa: BLE001
-        raise ModelRunError(f"The linearised copy of {name} cannot run on {shape}: {type(err).__name__}: {err}.") from None
-    finally:
-        cap.close()
+    outputs = _forward_until(model, x, {_key(layer) for layer in layers}, _Linearise(),
+                             f"The linearised copy of {name} cannot run on {shape}")
     total, alone = None, []
     for b, layer in enumerate(layers):
-        t = cap.outputs.get(_key(layer))
+        t = outputs.get(_key(layer))
         st = layer.rf
         if t is None or not t.is_floating_point() or not t.requires_grad:
             continue
@@ -881,22 +891,13 @@ def _erf_sum(source, full: tuple, key, index: tuple, layer: str, shared, seeds: 
             p.requires_grad_(False)
         gen = torch.Generator().manual_seed(1000 + seed)
         x = torch.randn(full, generator=gen, requires_grad=True)
-        cap = _Capture(model, until={key})
-        try:
-            model(x)
-        except _Enough:
-            pass
-        except Exception as err:  # noqa: BLE001
-            raise ModelRunError(f"{source.name} cannot run on {full}: {type(err).__name__}: {err}.") from None
-        finally:
-            cap.close()
-        t = cap.outputs.get(key)
+        t = _forward_until(model, x, {key}, contextlib.nullcontext(), f"{source.name} cannot run on {full}").get(key)
         if t is None or not t.requires_grad:
             raise ModelRunError(f"Layer '{layer}' of {source.name} produced no differentiable output.")
         (g,) = torch.autograd.grad(t[index].sum(), x)
         g = g.abs().sum(dim=(0, 1)).double()
         acc = g if acc is None else acc + g
-        del cap, t, x, model
+        del t, x, model
     return acc
 
 

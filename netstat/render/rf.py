@@ -272,6 +272,15 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return path
 
 
+def _save_and_close(plt, fig, path: str | os.PathLike) -> Path:
+    """Lay the figure out, write it atomically, and free it from pyplot."""
+    fig.tight_layout()
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
 def _pyplot():
     import matplotlib
 
@@ -313,11 +322,7 @@ def plot_growth(results: Sequence[Any], path: str | os.PathLike) -> Path:
     ax_j.set_ylabel("effective stride")
     ax_j.set_yscale("log", base=2)
     ax_j.set_xlabel("leaf layer (call order)")
-    fig.tight_layout()
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    return _save_and_close(plt, fig, path)
 
 
 def _plot_erf_1d(e, grad_map, plt, path) -> Path:
@@ -335,11 +340,7 @@ def _plot_erf_1d(e, grad_map, plt, path) -> Path:
     ax.set_xlabel("input position")
     ax.set_ylabel("share of |gradient|")
     ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f}); red: analytic RF", fontsize=9)
-    fig.tight_layout()
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    return _save_and_close(plt, fig, path)
 
 
 def plot_erf(e, path: str | os.PathLike) -> Path:
@@ -364,20 +365,13 @@ def plot_erf(e, path: str | os.PathLike) -> Path:
     for radius, style in ((e.r50, "-"), (e.r95, "--")):
         ax.add_patch(Circle((cx, cy), radius, fill=False, edgecolor="cyan", linestyle=style, linewidth=1.2))
     st = e.rf
+    box = "white: analytic RF"
     if st is not None and all(a.size is not None for a in st.axes[:2]):
         hh, hw = (float(st.axes[0].size) - 1) / 2, (float(st.axes[1].size) - 1) / 2
         ax.add_patch(Rectangle((cx - hw - 0.5, cy - hh - 0.5), 2 * hw + 1, 2 * hh + 1, fill=False, edgecolor="white", linestyle=":", linewidth=1.2))
+        if cy - hh < 0 and cx - hw < 0 and cy + hh >= grad_map.shape[0] and cx + hw >= grad_map.shape[1]:
+            box = f"analytic RF {_axes_cell(st.local_size)} px: covers the whole input"
     ax.set_xlim(-0.5, grad_map.shape[1] - 0.5)
     ax.set_ylim(grad_map.shape[0] - 0.5, -0.5)
-    box = "white: analytic RF"
-    if st is not None and all(a.size is not None for a in st.axes[:2]):
-        lo_y, lo_x = cy - (float(st.axes[0].size) - 1) / 2, cx - (float(st.axes[1].size) - 1) / 2
-        hi_y, hi_x = cy + (float(st.axes[0].size) - 1) / 2, cx + (float(st.axes[1].size) - 1) / 2
-        if lo_y < 0 and lo_x < 0 and hi_y >= grad_map.shape[0] and hi_x >= grad_map.shape[1]:
-            box = f"analytic RF {_axes_cell(st.local_size)} px: covers the whole input"
     ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f} px)\n{box}; {e.seeds} seeds", fontsize=9)
-    fig.tight_layout()
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
+    return _save_and_close(plt, fig, path)
