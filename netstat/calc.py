@@ -49,28 +49,45 @@ class ConvCalc:
         return data
 
 
-def _positive(value: int | None, what: str) -> None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{what} must be a positive integer, not {value}.")
+# Each argument of `conv` that must be a positive integer (None allowed for size).
+_SIZES = ("cin", "cout", "kernel", "groups", "size", "stride")
+
+
+def validate(cin: int, cout: int, kernel: int, groups: int = 1, size: int | None = None, stride: int = 1, names: dict[str, str] | None = None) -> None:
+    """A UsageError for the first impossible argument of `conv`. The message
+    names the parameter (`cin`), or `names[parameter]` when given (the CLI
+    passes its flags: `--cin`)."""
+    names = names or {}
+    values = {"cin": cin, "cout": cout, "kernel": kernel, "groups": groups, "size": size, "stride": stride}
+    for key in _SIZES:
+        value = values[key]
+        if value is None and key == "size":
+            continue
+        what = names.get(key, key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{what} must be a positive integer, not {value!r}.")
+        if value <= 0:
+            raise UsageError(f"{what} must be a positive integer, not {value}.")
+    if cin % groups or cout % groups:
+        g, ci, co = (names.get(k, k) for k in ("groups", "cin", "cout"))
+        raise UsageError(f"{g} {groups} must divide both {ci} {cin} and {co} {cout}.")
 
 
 def conv(cin: int, cout: int, kernel: int, groups: int = 1, bias: bool = True, size: int | None = None, stride: int = 1, separable: bool = True) -> ConvCalc:
     """Standard, grouped (when groups > 1) and depthwise-separable layouts of
-    one k x k conv from `cin` to `cout` channels."""
-    for value, what in ((cin, "--cin"), (cout, "--cout"), (kernel, "--kernel"), (groups, "--groups"), (size, "--size"), (stride, "--stride")):
-        _positive(value, what)
-    if cin % groups or cout % groups:
-        raise UsageError(f"--groups {groups} must divide both --cin {cin} and --cout {cout}.")
+    one k x k conv from `cin` to `cout` channels. Raises UsageError when a
+    size is not a positive integer or `groups` does not divide the channels."""
+    validate(cin, cout, kernel, groups, size, stride)
     pad = kernel // 2
     out_size = None
     if size is not None:
         out_size = (size + 2 * pad - kernel) // stride + 1
         if out_size <= 0:
-            raise UsageError(f"A {kernel}x{kernel} kernel does not fit a {size}x{size} input.")
+            raise UsageError(f"A {kernel}x{kernel} kernel at stride {stride} does not fit a {size}x{size} input.")
     plus_b = "+1" if bias else ""
     b = 1 if bias else 0
     k2 = f"{kernel}x{kernel}"
-    bias_note = "the +1 per output channel" if bias else "none (--no-bias)"
+    bias_note = "the +1 per output channel" if bias else "none"
 
     def madds(per_output: int, per_output_text: str, channels: int) -> tuple[int | None, str | None]:
         if out_size is None:
@@ -95,6 +112,6 @@ def conv(cin: int, cout: int, kernel: int, groups: int = 1, bias: bool = True, s
             hw = out_size * out_size
             sep_madds = hw * cin * kernel * kernel + hw * cin * cout
             sep_text = f"{out_size}x{out_size} x {cin}x{k2} + {out_size}x{out_size} x {cin} x {cout}"
-        note = "depthwise has none; pointwise has the +1 per output channel" if bias else "none (--no-bias)"
+        note = "depthwise has none; pointwise has the +1 per output channel" if bias else "none"
         layouts.append(ConvLayout("depthwise separable", dw + pw, formula, note, sep_madds, sep_text))
     return ConvCalc(cin, cout, kernel, groups, bias, stride, size, out_size, layouts)

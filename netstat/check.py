@@ -8,22 +8,41 @@ under a header with the netstat and torch versions. ``compare`` checks them
 exactly: any changed value is drift, and so is a model added to or removed
 from the selection. The baseline is rewritten only by ``update``, atomically
 (a temporary file in the same directory, then ``os.replace``), so an
-interrupted write leaves the old file intact.
+interrupted write leaves the old file intact; the update re-reads and merges
+the file under a lock (``netstat.atomic.file_lock``), so concurrent updates of
+different models all survive.
 
-Selecting models (``--models``, comma-separated patterns):
+Selecting models (``models``, comma-separated patterns):
 
 - ``resnet*``: zoo models by glob (an alias such as ``mobilenet_v3`` names
   its canonical model);
 - ``torchvision:resnet*``: torchvision models by glob;
-- ``mypkg.models:*`` or ``path/to/file.py:*``: every public factory of that
-  module: the functions and nn.Module classes it defines (or lists in
-  ``__all__``) whose names do not start with ``_`` and that can be called
-  without arguments; ``mypkg.models:res*`` narrows by glob. A factory's input
-  is its ``input_shape`` attribute (``build.input_shape = (1, 3, 32, 32)``),
-  else the ``input_size`` given, else 1x3x224x224.
+- ``mypkg.models:build`` or ``path/to/file.py:build``: that factory, called
+  without arguments;
+- ``mypkg.models:*`` or ``path/to/file.py:*``: the factories of that module
+  that are known to build an nn.Module without calling anything to find out:
+  the nn.Module subclasses, and the functions whose return annotation names
+  an nn.Module subclass (``def build() -> nn.Module``, also as a string,
+  looked up without eval), that the module defines (or lists in ``__all__``),
+  whose names do not start with ``_`` and that need no arguments; any other
+  callable (``main``, an unannotated function) is never called.
+  ``mypkg.models:res*`` narrows by glob. A factory's input is its
+  ``input_shape`` attribute (``build.input_shape = (1, 3, 32, 32)``), else
+  the ``input_size`` given, else 1x3x224x224.
 
 A pattern without a colon matches only zoo names; one with ``prefix:`` only
 names with that prefix, so a baseline can hold zoo and user models side by side.
+
+A baseline names models; it never runs code. User code (a ``module:`` or
+``file.py:`` pattern) is imported only for patterns passed in ``models``: a
+stored selection that names user code, with no ``models`` given, is an
+ArgumentError, before anything is imported.
+
+Errors: bad arguments and baselines (missing, a directory, not JSON, wrong
+schema) are UsageErrors raised before any measuring; their sentences name
+this module's parameters (``ArgumentError``: the CLI renames them to its
+flags). A baseline that cannot be read or written is a NetstatError (exit
+1) naming the path and the cause.
 """
 
 from __future__ import annotations
@@ -33,16 +52,18 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
-from netstat.atomic import atomic_write
+from netstat.atomic import atomic_write, file_lock
 from netstat.errors import NetstatError, UsageError
 
 SCHEMA_VERSION = 1
 DEFAULT_BASELINE = Path("reports") / "baseline.json"
 ALL_ZOO = "*"
+HUB_PACKAGES = ("torchvision", "timm")  # 'torchvision:resnet*': netstat builds these by name
 
 # Quantity -> meaning; the order of a model's entry in the baseline.
 QUANTITIES: dict[str, str] = {
@@ -60,6 +81,28 @@ QUANTITIES: dict[str, str] = {
 }
 
 ProgressFn = Callable[[int, int, str], None]  # (index, total, model name)
+
+# How sentences name the parameters; the CLI passes its flags instead.
+ARGUMENT_NAMES = {"models": "the models argument", "update": "netstat.check.update()"}
+
+
+class ArgumentError(UsageError):
+    """A UsageError that names parameters: its texts are templates with
+    ``{models}``-style fields, filled from ARGUMENT_NAMES, or by `renamed`
+    from a front end's own names; `values` fill the other fields."""
+
+    def __init__(self, message: str, hint: str = "", **values: Any) -> None:
+        self.templates, self.values = (message, hint), values
+        super().__init__(*self._fill(ARGUMENT_NAMES))
+
+    def _fill(self, names: dict[str, str]) -> tuple[str, str]:
+        fields = {**ARGUMENT_NAMES, **names, **self.values}
+        message, hint = (t.format(**fields) for t in self.templates)
+        return message, hint
+
+    def renamed(self, names: dict[str, str]) -> UsageError:
+        """The same error, naming the parameters as `names` says (flags)."""
+        return UsageError(*self._fill(names))
 
 
 # ---------------------------------------------------------------------------
@@ -82,8 +125,30 @@ def parse_patterns(models: str | Sequence[str] | None) -> list[str]:
     items = models.split(",") if isinstance(models, str) else list(models)
     patterns = [p.strip() for p in items if p.strip()]
     if not patterns:
-        raise UsageError("--models is empty.", hint="Give a glob such as 'resnet*' or 'mypkg.models:*'.")
+        raise ArgumentError("No model patterns: {models} is empty.", hint="Give a glob such as 'resnet*' or 'mypkg.models:*'.")
     return patterns
+
+
+def names_user_code(pattern: str) -> bool:
+    """Does the pattern import a user's module or file ('pkg.mod:build',
+    'file.py:*')? Zoo names and 'torchvision:' / 'timm:' patterns do not."""
+    return ":" in pattern and pattern.rpartition(":")[0] not in HUB_PACKAGES
+
+
+def _patterns(doc: dict[str, Any], models: str | Sequence[str] | None, path: str | Path) -> list[str]:
+    """The patterns to measure: those given, else the baseline's stored
+    selection (else the whole zoo), which may not name user code."""
+    if models is not None:
+        return parse_patterns(models)
+    stored = list(doc.get("selection") or [ALL_ZOO])
+    user = [p for p in stored if names_user_code(p)]
+    if user:
+        raise ArgumentError(
+            "The baseline '{path}' selects user code ({user}), which netstat imports only when you name it yourself: pass it with {models}.",
+            path=path,
+            user=", ".join(f"'{p}'" for p in user),
+        )
+    return stored
 
 
 def matches(name: str, pattern: str) -> bool:
@@ -137,14 +202,14 @@ def _select_one(pattern: str, input_size: tuple[int, ...] | None) -> list[Select
         return [Selected(f"{location}:{n}", resolve(f"{location}:{n}", input_size)) for n in _hub_names(location, glob)]
     if not _has_glob(glob):
         source = resolve(pattern, input_size)
-        source.input_shape = _factory_input(source.factory, input_size)
+        source.input_shape = _factory_input(source.factory, pattern, input_size)
         return [Selected(pattern, source)]
     module = _import_location(location)
     found = []
     for attr, factory in public_factories(module):
         if fnmatch.fnmatchcase(attr, glob):
             name = f"{location}:{attr}"
-            found.append(Selected(name, ModelSource(name=name, input_shape=_factory_input(factory, input_size), factory=factory)))
+            found.append(Selected(name, ModelSource(name=name, input_shape=_factory_input(factory, name, input_size), factory=factory)))
     return found
 
 
@@ -175,44 +240,67 @@ def _import_location(location: str):
 
 
 def public_factories(module) -> list[tuple[str, Callable[..., Any]]]:
-    """(name, factory) for every public model factory of a module: its
-    `__all__` if it has one, else the functions and nn.Module classes it
-    defines; only those callable without arguments."""
-    import torch
-
-    names = getattr(module, "__all__", None)
+    """(name, factory) for every factory of a module that a glob selects:
+    its `__all__` if it has one, else the public names it defines; of those,
+    the nn.Module subclasses and the functions annotated to return one
+    (`builds_module`), callable without arguments. Nothing is called."""
+    namespace = vars(module)
+    names = namespace.get("__all__")
     explicit = names is not None
     if names is None:
-        names = [n for n in vars(module) if not n.startswith("_")]
+        names = [n for n in namespace if not n.startswith("_")]
     found = []
     for name in sorted(names):
-        obj = getattr(module, name, None)
-        if obj is None or not callable(obj):
-            continue
-        is_module_class = inspect.isclass(obj) and issubclass(obj, torch.nn.Module)
-        if not explicit and (getattr(obj, "__module__", None) != module.__name__ or not (inspect.isfunction(obj) or is_module_class)):
-            continue
-        if _callable_without_arguments(obj):
+        obj = namespace.get(name)
+        if not explicit and getattr(obj, "__module__", None) != module.__name__:
+            continue  # imported, not defined here
+        if builds_module(obj) and _callable_without_arguments(obj):
             found.append((name, obj))
     return found
 
 
-def _callable_without_arguments(obj: Callable[..., Any]) -> bool:
-    try:
-        params = inspect.signature(obj).parameters.values()
-    except (TypeError, ValueError):
+def builds_module(obj: Any) -> bool:
+    """Is `obj` known to build an nn.Module without being called: an
+    nn.Module subclass, or a function whose return annotation names one
+    (a string annotation is looked up by name, never evaluated)?"""
+    import torch
+
+    if inspect.isclass(obj):
+        return issubclass(obj, torch.nn.Module)
+    if not inspect.isfunction(obj):
         return False
-    required = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return all(p.default is not inspect.Parameter.empty for p in params if p.kind in required)
+    try:
+        returns = inspect.signature(obj, eval_str=False).return_annotation
+    except (TypeError, ValueError, NameError):
+        return False
+    if isinstance(returns, str):
+        returns = _lookup(returns, inspect.unwrap(obj).__globals__)
+    return inspect.isclass(returns) and issubclass(returns, torch.nn.Module)
 
 
-def _factory_input(factory: Any, input_size: tuple[int, ...] | None) -> tuple[int, ...]:
-    from netstat.spec import DEFAULT_INPUT
+def _lookup(dotted: str, namespace: dict[str, Any]) -> Any:
+    """'nn.Module' -> what it names in `namespace`, by static attribute
+    lookups only (no eval, no properties, no module __getattr__)."""
+    import builtins
 
-    shape = getattr(factory, "input_shape", None)
-    if shape is not None:
-        return tuple(int(s) for s in shape)
-    return tuple(input_size) if input_size is not None else DEFAULT_INPUT
+    head, *rest = dotted.strip().split(".")
+    obj = namespace.get(head, getattr(builtins, head, None))
+    for part in rest:
+        obj = inspect.getattr_static(obj, part, None)
+    return obj
+
+
+def _callable_without_arguments(obj: Callable[..., Any]) -> bool:
+    from netstat.spec import required_arguments
+
+    return required_arguments(obj) == []
+
+
+def _factory_input(factory: Any, name: str, input_size: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The factory's own `input_shape` attribute, else `input_size`, else 224 x 224."""
+    from netstat.spec import DEFAULT_INPUT, factory_input_shape
+
+    return factory_input_shape(factory, name) or (tuple(input_size) if input_size is not None else DEFAULT_INPUT)
 
 
 # ---------------------------------------------------------------------------
@@ -327,16 +415,73 @@ def write_json(path: str | Path, doc: Any) -> None:
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
+    """The baseline document at `path`, checked against the schema: one
+    sentence (UsageError) when it is missing, a directory, not JSON or not a
+    netstat baseline; a NetstatError when it cannot be read."""
     path = Path(path)
+    if path.is_dir():
+        raise _directory_error(path)
     if not path.is_file():
-        raise UsageError(f"The baseline '{path}' does not exist.", hint=f"Create it with: netstat check --baseline {path} --update")
+        raise ArgumentError("The baseline '{path}' does not exist.", hint="Create it with {update}.", path=path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"The baseline '{path}' is not valid JSON ({err}).") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("models"), dict):
-        raise UsageError(f"The baseline '{path}' has no 'models' table; it is not a netstat baseline.")
+    except OSError as err:
+        raise NetstatError(f"Cannot read the baseline '{path}': {_cause(err)}.") from None
+    problem = _schema_problem(doc)
+    if problem:
+        raise UsageError(f"The baseline '{path}' is not a netstat baseline: {problem}.")
     return doc
+
+
+def _directory_error(path: Path) -> UsageError:
+    return UsageError(f"The baseline '{path}' is a directory, not a JSON file.", hint="Give the file, e.g. reports/baseline.json.")
+
+
+def _schema_problem(doc: Any) -> str:
+    """What makes `doc` not a baseline of SCHEMA_VERSION ('' when nothing)."""
+    if not isinstance(doc, dict):
+        return f"it holds a JSON {type(doc).__name__}, not an object"
+    version = doc.get("schema_version")
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
+        return f"its schema_version is {version!r}, and this netstat reads {SCHEMA_VERSION}"
+    models = doc.get("models")
+    if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
+        return "'models' is not a table of model entries"
+    selection = doc.get("selection", [])
+    if not isinstance(selection, list) or not all(isinstance(p, str) for p in selection):
+        return "'selection' is not a list of model patterns"
+    return ""
+
+
+def _cause(err: OSError) -> str:
+    """'Permission denied', 'Read-only file system': the OS's words."""
+    return err.strerror or str(err) or type(err).__name__
+
+
+def _write_error(path: Path, err: OSError) -> NetstatError:
+    # Name the failing path only when it is not a file beside the baseline (temporary, lock).
+    where = f" ('{err.filename}')" if err.filename and Path(err.filename).parent != path.parent else ""
+    return NetstatError(f"Cannot write the baseline '{path}': {_cause(err)}{where}.")
+
+
+def _check_writable(path: Path) -> None:
+    """Before measuring: `path` can be a file (UsageError when it is a
+    directory or sits under a file), and its lock can be taken (so the
+    directory exists and is writable; else a NetstatError naming it)."""
+    if path.is_dir():
+        raise _directory_error(path)
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UsageError(f"The baseline '{path}' cannot be written: '{above}' is a file, not a directory.")
+    try:
+        with file_lock(path):
+            pass
+    except OSError as err:
+        raise _write_error(path, err) from None
+    if not os.access(path.parent, os.W_OK):
+        raise NetstatError(f"Cannot write the baseline '{path}': its directory '{path.parent}' is not writable.")
 
 
 # ---------------------------------------------------------------------------
@@ -444,31 +589,51 @@ def compare(baseline: dict[str, Any], entries: dict[str, dict[str, Any]], patter
 
 def check(baseline_path: str | Path = DEFAULT_BASELINE, models: str | Sequence[str] | None = None, input_size: tuple[int, ...] | None = None, progress: ProgressFn | None = None) -> CheckResult:
     """Measure the selected models and compare them with the baseline. With
-    no `models`, the selection stored in the baseline (else the whole zoo)."""
+    no `models`, the selection stored in the baseline (else the whole zoo),
+    which may not name user code (ArgumentError)."""
     doc = load_baseline(baseline_path)
-    patterns = parse_patterns(models) if models is not None else list(doc.get("selection") or [ALL_ZOO])
+    patterns = _patterns(doc, models, baseline_path)
     entries, errors = measure_all(select(patterns, input_size, _in_baseline(doc)), progress)
     return compare(doc, entries, patterns, errors, str(baseline_path))
+
+
+def _empty_document() -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "models": {}, "selection": []}
 
 
 def update(baseline_path: str | Path = DEFAULT_BASELINE, models: str | Sequence[str] | None = None, input_size: tuple[int, ...] | None = None, progress: ProgressFn | None = None) -> CheckResult:
     """Rewrite the baseline for the selected models (atomically) and return
     what changed. Models outside the selection keep their entries; selected
     ones that no longer exist are dropped. Nothing is written when a model
-    fails to build or run."""
+    fails to build or run. Bad arguments and an unwritable path are found
+    before measuring; the write re-reads the file under its lock and merges,
+    so concurrent updates of other models survive."""
     path = Path(baseline_path)
-    doc = load_baseline(path) if path.exists() else {"models": {}, "selection": []}
-    stored = list(doc.get("selection") or [])
-    patterns = parse_patterns(models) if models is not None else (stored or [ALL_ZOO])
-    entries, errors = measure_all(select(patterns, input_size, _in_baseline(doc)), progress)
-    result = compare(doc, entries, patterns, errors, str(path))
-    result.updating = True
+    doc = load_baseline(path) if path.exists() else _empty_document()
+    patterns = _patterns(doc, models, path)
+    selection = select(patterns, input_size, _in_baseline(doc))
+    _check_writable(path)
+    entries, errors = measure_all(selection, progress)
     if errors:
+        result = compare(doc, entries, patterns, errors, str(path))
+        result.updating = True
         return result
-    kept = {k: v for k, v in doc.get("models", {}).items() if k not in entries and k not in result.removed}
-    selection = stored + [p for p in patterns if p not in stored]
-    write_json(path, make_document({**kept, **entries}, selection))
-    result.updated = True
+    return _merge_and_write(path, entries, patterns)
+
+
+def _merge_and_write(path: Path, entries: dict[str, dict[str, Any]], patterns: Sequence[str]) -> CheckResult:
+    """Under the baseline's lock: re-read it, compare, merge `entries` into
+    it (dropping selected models that are gone) and write it."""
+    try:
+        with file_lock(path):
+            doc = load_baseline(path) if path.exists() else _empty_document()
+            result = compare(doc, entries, patterns, None, str(path))
+            kept = {k: v for k, v in doc["models"].items() if k not in entries and k not in result.removed}
+            stored = list(doc.get("selection") or [])
+            write_json(path, make_document({**kept, **entries}, stored + [p for p in patterns if p not in stored]))
+    except OSError as err:
+        raise _write_error(path, err) from None
+    result.updating = result.updated = True
     return result
 
 

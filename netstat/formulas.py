@@ -112,11 +112,24 @@ def linear(input: Shape, weight: Shape, bias: Shape | None = None, out: Sequence
     return Cost(madds, 2 * madds + (numel(out[0]) if bias is not None else 0))
 
 
-@formula(*_ops("matmul", "dot", "mv", "vdot"))
+@formula(*_ops("matmul"))
 def matmul(self: Shape, other: Shape, out: Sequence[Shape] = (), **_) -> Cost:
     """Broadcast matmul: every output element is a length-k dot product."""
     k = self[-1]
     madds = max(numel(out[0]), 1) * k
+    return Cost(madds, 2 * madds)
+
+
+@formula(aten.mv)
+def mv(self: Shape, vec: Shape, **_) -> Cost:
+    madds = self[0] * self[1]  # (m, n) @ (n,)
+    return Cost(madds, 2 * madds)
+
+
+@formula(*_ops("dot", "vdot"))
+def dot(self: Shape, **_) -> Cost:
+    """(n,) . (n,); the second operand is `tensor` in dot, `other` in vdot."""
+    madds = self[0]
     return Cost(madds, 2 * madds)
 
 
@@ -181,9 +194,15 @@ def _norm(input: Shape, weight: Shape | None, training: bool) -> Cost:  # noqa: 
     return Cost(0, (NORM_STATS_FLOPS + (AFFINE_FLOPS if weight is not None else 0)) * numel(input))
 
 
-@formula(*_ops("native_batch_norm", "_native_batch_norm_legit", "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update", "batch_norm"))
+@formula(*_ops("native_batch_norm", "_native_batch_norm_legit", "cudnn_batch_norm", "miopen_batch_norm", "batch_norm"))
 def batch_norm(input: Shape, weight: Shape | None = None, training: bool = True, **_) -> Cost:  # noqa: A002
     return _norm(input, weight, training)
+
+
+@formula(*_ops("_batch_norm_with_update"))
+def batch_norm_with_update(input: Shape, weight: Shape | None = None, **_) -> Cost:  # noqa: A002
+    """The training-mode op: its schema has no `training` flag."""
+    return _norm(input, weight, training=True)
 
 
 @formula(*_ops("_native_batch_norm_legit_no_training", "_batch_norm_no_update"))
@@ -412,11 +431,14 @@ def roi_align(sampling_ratio: int = -1, out: Sequence[Shape] = (), **_) -> Cost:
 
 
 def bind(func, args: tuple, kwargs: dict) -> dict:
-    """The op's arguments by schema name (positional ones included)."""
-    names = [a.name for a in func._schema.arguments]
-    bound = dict(zip(names, args))
+    """The op's input arguments by schema name (positional ones included).
+    The result buffers of an `out=` overload (`out`, `values`, ...) are left
+    out: a formula gets the results' shapes as `out`."""
+    schema = func._schema.arguments
+    results = {a.name for a in schema if a.is_out}
+    bound = dict(zip((a.name for a in schema), args))
     bound.update(kwargs)
-    return bound
+    return {name: value for name, value in bound.items() if name not in results}
 
 
 def cost_of(func, args: tuple, kwargs: dict, out_shapes: Sequence[Shape]) -> Cost | None:

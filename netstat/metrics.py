@@ -26,9 +26,10 @@ from typing import Any
 import torch
 
 from netstat import formulas
-from netstat.trace import OpRecord, Trace, TensorRef, trace_model
+from netstat.detection import DetectorCost, breakdown
+from netstat.trace import OpRecord, Trace, TensorRef, module_paths, trace_model
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: "inputs", and "detector" / "published" where they apply
 
 UNITS = {
     "params": "elements of nn.Parameter tensors (shared tensors once)",
@@ -116,12 +117,16 @@ class Profile:
     notes: list[str]
     trace: Trace = field(repr=False)
     op_costs: list[OpCost] = field(repr=False, default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # {"shape", "dtype"} per forward argument
+    detector: DetectorCost | None = None  # a torchvision detector's fixed / per-proposal / per-detection split
+    published: dict[str, Any] | None = None  # what the model's source publishes (torchvision weights meta)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "inputs": self.inputs,
             "device": self.device,
             "units": UNITS,
             "totals": self.totals,
@@ -131,6 +136,11 @@ class Profile:
             "uncounted_ops": self.uncounted_ops,
             "notes": self.notes,
         }
+        if self.detector is not None:
+            data["detector"] = self.detector.to_dict()
+        if self.published is not None:
+            data["published"] = self.published
+        return data
 
 
 # ---------------------------------------------------------------------------
@@ -236,21 +246,56 @@ def param_totals(model: torch.nn.Module) -> dict[str, int]:
     }
 
 
-def _recursive_params(model: torch.nn.Module) -> dict[str, int]:
-    """Parameters under each module path. A shared tensor counts once, under
-    the module that owns its first name (named_parameters de-duplicates)."""
-    counts: dict[str, int] = defaultdict(int)
-    for name, p in model.named_parameters():
-        parts = name.split(".")[:-1]
-        counts[""] += p.numel()
-        for i in range(1, len(parts) + 1):
-            counts[".".join(parts[:i])] += p.numel()
-    return counts
+@dataclass
+class _Ownership:
+    """Which module path each parameter tensor is counted under, so that
+    every breakdown counts a shared tensor once: a tensor held by one module
+    belongs to it; one held by several (tied weights) to the holder whose
+    call comes first in the trace, else to its first name's holder."""
+
+    owned: dict[str, int]  # module path -> elements of the parameters it owns
+    ties: list[str]  # one sentence per tied tensor
+
+    @classmethod
+    def of(cls, model: torch.nn.Module, trace: Trace) -> "_Ownership":
+        paths = module_paths(model)
+        holders: dict[int, list[str]] = defaultdict(list)  # tensor id -> holder paths, registration order
+        numel: dict[int, int] = {}
+        names: dict[int, list[str]] = defaultdict(list)
+        for name, p in model.named_parameters(remove_duplicate=False):
+            prefix, _, _ = name.rpartition(".")
+            holder = paths[id(model.get_submodule(prefix))]
+            if holder not in holders[id(p)]:
+                holders[id(p)].append(holder)
+                names[id(p)].append(name)
+            numel[id(p)] = p.numel()
+        call_order = {}
+        for call in trace.modules:
+            call_order.setdefault(call.path, len(call_order))
+        owned: dict[str, int] = defaultdict(int)
+        ties = []
+        for key, hs in holders.items():
+            owner = min(hs, key=lambda h: call_order.get(h, len(call_order)))
+            owned[owner] += numel[key]
+            if len(hs) > 1:
+                ties.append(
+                    f"{', '.join(names[key])} are one shared tensor ({numel[key]:,} parameters): counted once, under '{owner or '(model)'}'."
+                )
+        return cls(dict(owned), ties)
+
+    def recursive(self) -> dict[str, int]:
+        """Parameters under each module path (a path's own and its children's)."""
+        counts: dict[str, int] = defaultdict(int)
+        for path, n in self.owned.items():
+            parts = path.split(".") if path else []
+            for i in range(len(parts) + 1):
+                counts[".".join(parts[:i])] += n
+        return counts
 
 
-def _layer_rows(trace: Trace, costs: list[OpCost], model: torch.nn.Module) -> list[Row]:
+def _layer_rows(trace: Trace, costs: list[OpCost], owners: _Ownership) -> list[Row]:
     rows = []
-    recursive = _recursive_params(model)
+    recursive = owners.recursive()
     for call in trace.modules:
         row = Row(
             name=call.path or "(model)",
@@ -267,7 +312,7 @@ def _layer_rows(trace: Trace, costs: list[OpCost], model: torch.nn.Module) -> li
     return rows
 
 
-def _type_rows(trace: Trace, costs: list[OpCost], model: torch.nn.Module) -> list[Row]:
+def _type_rows(trace: Trace, costs: list[OpCost], model: torch.nn.Module, owners: _Ownership) -> list[Row]:
     """Ops grouped by the type of the leaf module that ran them; ops called
     directly in a forward (x + identity, torch.cat) are grouped by op name."""
     leaf_type = {c.path: c.type for c in trace.modules if c.is_leaf}
@@ -285,10 +330,8 @@ def _type_rows(trace: Trace, costs: list[OpCost], model: torch.nn.Module) -> lis
         r.add(cost)
         if op.module not in leaf_type:
             r.calls += 1
-    for _, module in model.named_modules():
-        own = _unique_numel(module.parameters(recurse=False))
-        if own:
-            row(type(module).__name__).params += own
+    for path, own in owners.owned.items():
+        row(type(model.get_submodule(path)).__name__).params += own
     return sorted(rows.values(), key=lambda r: (-r.params, -r.madds, -r.flops, r.name))
 
 
@@ -377,6 +420,7 @@ def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: 
     costs = [op_cost(op, storage_bytes, used) for op in trace.ops]
     uncounted = Counter(op.name for op, c in zip(trace.ops, costs) if not c.counted)
     totals: dict[str, Any] = param_totals(model)
+    owners = _Ownership.of(model, trace)
     madds = sum(c.madds for c in costs)
     flops = sum(c.flops for c in costs)
     mac = sum(c.mac_bytes for c in costs)
@@ -389,34 +433,96 @@ def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: 
         arithmetic_intensity=flops / mac if mac else None,
         output_shape=[list(r.shape) for r in trace.outputs],
     )
+    detector = None
+    if trace.detector is not None:
+        detector = breakdown(trace.detector, [op.module for op in trace.ops], [c.madds for c in costs], [c.flops for c in costs])
     return Profile(
         model=name,
         input_shape=tuple(input_shape),
         device=trace.device,
         totals=totals,
-        layers=_layer_rows(trace, costs, model),
-        by_type=_type_rows(trace, costs, model),
+        layers=_layer_rows(trace, costs, owners),
+        by_type=_type_rows(trace, costs, model, owners),
         by_stage=_stage_rows(trace, costs),
         uncounted_ops=dict(sorted(uncounted.items())),
-        notes=list(trace.notes),
+        notes=list(trace.notes) + owners.ties + _unread_params(model, trace, used),
         trace=trace,
         op_costs=costs,
+        inputs=[{"shape": list(r.shape), "dtype": str(r.dtype).removeprefix("torch.")} for r in trace.inputs],
+        detector=detector,
     )
 
 
-def profile(model: Any, input_size: tuple[int, ...] | None = None, device: str = "meta") -> Profile:
-    """Profile a zoo name, a spec string ("torchvision:resnet50",
-    "file.py:build") or an nn.Module, in one traced inference pass.
+def _unread_params(model: torch.nn.Module, trace: Trace, used: set[int]) -> list[str]:
+    """A note naming the parameters no traced op reads (GoogLeNet's auxiliary
+    heads, which run only in training): counted in params, never in MAdds."""
+    unread_names = {name for tid, name in trace.weights.items() if tid not in used and tid not in trace.buffers}
+    if not unread_names:
+        return []
+    sizes = dict((n, p.numel()) for n, p in model.named_parameters() if n in unread_names)
+    groups: dict[str, int] = defaultdict(int)
+    for name, n in sizes.items():
+        groups[_widest_unread(name, unread_names, model)] += n
+    listed = ", ".join(f"{path or '(model)'} ({n:,})" for path, n in sorted(groups.items()))
+    return [f"{sum(sizes.values()):,} parameters are never read by the traced forward: {listed}."]
 
-    `input_size` is the full input shape (1, 3, 224, 224); zoo models default
-    to their paper's input. The default device "meta" allocates nothing and
-    runs no arithmetic; a forward that needs real values falls back to CPU
-    (see `Profile.notes`). A user's module is left exactly as it was.
+
+def _widest_unread(name: str, unread: set[str], model: torch.nn.Module) -> str:
+    """The outermost module holding `name` whose parameters are all unread."""
+    parts = name.split(".")[:-1]
+    for i in range(len(parts) + 1):
+        prefix = ".".join(parts[:i])
+        under = [n for n, _ in model.get_submodule(prefix).named_parameters(prefix=prefix)]
+        if all(n in unread for n in under):
+            return prefix
+    return ".".join(parts)
+
+
+def profile(
+    model: Any,
+    input_size: Any = None,
+    device: str = "meta",
+    model_kwargs: dict[str, Any] | None = None,
+    proposals: int | None = None,
+    detections: int | None = None,
+) -> Profile:
+    """Profile a zoo name, a spec string ("torchvision:resnet50",
+    "timm:vit_base_patch16_224", "file.py:build") or an nn.Module, in one
+    traced inference pass.
+
+    `input_size` is the full input shape (1, 3, 224, 224), or a list of them
+    (or of `netstat.spec.InputSpec` with a dtype), one per forward argument;
+    every spec has a default. `model_kwargs` go to the model's builder. The
+    default device "meta" allocates nothing and runs no arithmetic; a forward
+    that needs real values falls back to CPU (see `Profile.notes`). A
+    detector's box head runs on `proposals` boxes and its mask / keypoint
+    heads on `detections` (default: the model's own maxima). A user's module
+    is never run or changed: netstat traces a copy.
     """
     from netstat.spec import resolve
 
-    source = resolve(model, input_size)
+    source = resolve(model, input_size, model_kwargs)
+    source.proposals, source.detections = _count(proposals, "proposals"), _count(detections, "detections")
     trace, built = trace_model(source, device)
     result = build_profile(source.name, source.input_shape, trace, built)
-    result.notes = source.notes + result.notes
+    result.published = source.published
+    result.notes = source.notes + result.notes + _published_note(source.published, result)
     return result
+
+
+def _count(value: int | None, name: str) -> int | None:
+    from netstat.errors import UsageError
+
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise UsageError(f"{name} must be a whole number of boxes (0 or more), not {value!r}.")
+    return value
+
+
+def _published_note(published: dict[str, Any] | None, result: Profile) -> list[str]:
+    """What torchvision publishes for the weights entry, beside what was counted."""
+    if not published or published.get("params") is None:
+        return []
+    params, gmacs = result.totals["params"], round(result.totals["madds"] / 1e9, 3)
+    same = params == published["params"] and gmacs == published.get("gmacs")
+    verdict = "the same" if same else f"here {params:,} and {gmacs} G"
+    return [f"torchvision publishes {published['params']:,} params and {published.get('gmacs')} GMACs for {published['weights']}: {verdict}."]

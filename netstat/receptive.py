@@ -92,6 +92,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
@@ -1536,7 +1537,7 @@ class StackResult:
     layers: list[StackLayer]
     warnings: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def dilated(self) -> bool:
         return any(d != 1 for d in self.dilations)
 
@@ -1563,27 +1564,56 @@ class StackResult:
         }
 
 
-def _positions(taps: Sequence[tuple[int, int, int]], limit: int = 1 << 24) -> list[tuple[int, int]]:
+MAX_LAYERS = 10_000
+MAX_SIZE = 10**100  # the largest RF or stride (input positions per axis) the calculator reports
+MAX_CHANNELS = 10**12
+GRID_BITS = 1 << 24  # the widest set of positions with holes that the gridding count keeps
+GRID_WORK = 1 << 30  # bit operations the gridding count may spend on such sets in all (well under a second)
+
+
+def _spread(bits: int, k: int, step: int) -> int:
+    """The Minkowski sum of the bitset `bits` and {0, step, ..., (k-1) step},
+    by doubling: about 2 log2(k) shifts instead of k."""
+    out, offset, block, width = 0, 0, bits, 1
+    while k:
+        if k & 1:
+            out |= block << offset
+            offset += width * step
+        k >>= 1
+        if k:
+            block |= block << (width * step)
+            width *= 2
+    return out
+
+
+def _positions(taps: Sequence[tuple[int, int, int]], limit: int = GRID_BITS, budget: int = GRID_WORK) -> list[tuple[int | None, int | None]]:
     """For each prefix of a 1-D stack of (kernel, stride, dilation) layers:
     (input positions that reach the output unit, span). The set is the
     Minkowski sum of each layer's taps {t*d*J : 0 <= t < k} (J = jump before
-    the layer), kept as a bitset in an int."""
-    bits, jump, out = 1, 1, []
+    the layer), on the lattice gZ (g the gcd of the steps d*J). A set that is
+    one interval is kept as its length (exact at any size); one with holes as
+    a bitset, given up (None, None) past `limit` bits or `budget` bit operations."""
+    steps, jump = [], 1
     for k, s, d in taps:
-        step = d * jump
-        if (k - 1) * step + bits.bit_length() > limit:
-            out.append((None, None))
-            bits = None
-            break
-        new = 0
-        for t in range(k):
-            new |= bits << (t * step)
-        bits = new
+        steps.append(d * jump if k > 1 else 0)
         jump *= s
-        out.append((bin(bits).count("1"), bits.bit_length()))
-    while len(out) < len(taps):
-        out.append((None, None))
-    return out
+    g = math.gcd(*steps) or 1
+    length, bits, out = 1, None, []  # the set is {0 .. length-1} while bits is None
+    for (k, _, _), step in zip(taps, steps):
+        step //= g
+        if bits is None and step <= length:
+            length += (k - 1) * step
+        else:
+            top = length if bits is None else bits.bit_length()
+            budget -= ((k - 1) * step + top) * k.bit_length()
+            if (k - 1) * step + top > limit or budget < 0:
+                break
+            bits = _spread((1 << length) - 1 if bits is None else bits, k, step)
+            if not bits & (bits + 1):
+                length, bits = bits.bit_length(), None
+        count, top = (length, length) if bits is None else (bits.bit_count(), bits.bit_length())
+        out.append((count, (top - 1) * g + 1))
+    return out + [(None, None)] * (len(taps) - len(out))
 
 
 def stack(
@@ -1600,40 +1630,59 @@ def stack(
     gridding (input positions per axis that reach the centre output).
 
     `stride` and `dilation` are one int for every layer or one per layer.
-    Raises UsageError on impossible values.
+    Limits: `layers` up to MAX_LAYERS, RF and stride up to MAX_SIZE per axis,
+    `channels` up to MAX_CHANNELS. Raises UsageError on impossible values or
+    values past the limits, before any other work.
     """
+    kernel, strides, dilations = _stack_args(kernel, layers, stride, dilation, channels)
+    by_size = {k: _positions([(k, s, d) for s, d in zip(strides, dilations)]) for k in set(kernel)}
+    grid = [by_size[k] for k in kernel]
+    out = _stack_layers(kernel, strides, dilations, channels, bias, grid)
+    result = StackResult(kernel=kernel, strides=strides, dilations=dilations, channels=channels, bias=bias, layers=out)
+    result.warnings = _gridding_warnings(result)
+    return result
+
+
+def _stack_args(kernel, layers, stride, dilation, channels) -> tuple[tuple, list[int], list[int]]:
+    """The kernel as a tuple and the per-layer strides and dilations, checked."""
     from netstat.errors import UsageError
 
     kernel = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
     if len(kernel) not in (1, 2, 3) or any((not isinstance(k, int)) or k < 1 for k in kernel):
         raise UsageError(f"The kernel must be a positive size, not {kernel if len(kernel) > 1 else kernel[0]}.")
     if not isinstance(layers, int) or layers < 1:
-        raise UsageError(f"--layers must be 1 or more, not {layers}.")
-    if layers > 10_000:
-        raise UsageError(f"--layers {layers} is more than this calculator handles (10,000).")
-    strides = _per_layer(stride, layers, "--stride")
-    dilations = _per_layer(dilation, layers, "--dilation")
+        raise UsageError(f"layers must be 1 or more, not {layers}.")
+    if layers > MAX_LAYERS:
+        raise UsageError(f"layers={layers} is more than this calculator handles ({MAX_LAYERS:,}).")
+    strides = _per_layer(stride, layers, "stride")
+    dilations = _per_layer(dilation, layers, "dilation")
     if channels is not None and channels < 1:
-        raise UsageError(f"--channels must be 1 or more, not {channels}.")
+        raise UsageError(f"channels must be 1 or more, not {channels}.")
+    if channels is not None and channels > MAX_CHANNELS:
+        raise UsageError("channels must be at most 10^12.")
+    rf, jump = 1, 1
+    for i, (s, d) in enumerate(zip(strides, dilations), 1):
+        rf += d * (max(kernel) - 1) * jump
+        jump *= s
+        if rf > MAX_SIZE or jump > MAX_SIZE:
+            raise UsageError(f"At layer {i} the receptive field or stride of this stack passes 10^100 input positions, more than this calculator handles.")
+    return kernel, strides, dilations
+
+
+def _stack_layers(kernel, strides, dilations, channels, bias, grid) -> list[StackLayer]:
+    """The cumulative figures of `stack`, layer by layer."""
     n = len(kernel)
-    rf, jump = [1] * n, [1] * n
-    plain = [1] * n
-    grid = [_positions([(kernel[a], s, d) for s, d in zip(strides, dilations)]) for a in range(n)]
+    rf, jump, plain = [1] * n, [1] * n, [1] * n
     kk = math.prod(kernel)
-    out = []
-    cum = 0
-    c2 = 0
-    for i in range(layers):
-        s, d = strides[i], dilations[i]
+    per = None if channels is None else channels * channels * kk + (channels if bias else 0)
+    out, cum = [], 0
+    for i, (s, d) in enumerate(zip(strides, dilations)):
         for a in range(n):
             rf[a] += d * (kernel[a] - 1) * jump[a]
             plain[a] += (kernel[a] - 1) * jump[a]
             jump[a] *= s
-        per = None if channels is None else channels * channels * kk + (channels if bias else 0)
         cum = None if per is None else cum + per
-        c2 += kk
         single_c2 = math.prod(rf)
-        single = None if channels is None else channels * channels * single_c2 + (channels if bias else 0)
         out.append(
             StackLayer(
                 index=i + 1,
@@ -1644,30 +1693,28 @@ def stack(
                 jump=tuple(jump),
                 params=per,
                 cumulative_params=cum,
-                params_c2=c2,
+                params_c2=kk * (i + 1),
                 single_kernel=tuple(rf),
-                single_params=single,
+                single_params=None if channels is None else channels * channels * single_c2 + (channels if bias else 0),
                 single_c2=single_c2,
                 plain_rf=tuple(plain),
                 used=tuple(grid[a][i][0] for a in range(n)),
                 span=tuple(grid[a][i][1] for a in range(n)),
             )
         )
-    result = StackResult(kernel=kernel, strides=strides, dilations=dilations, channels=channels, bias=bias, layers=out)
-    result.warnings = _gridding_warnings(result)
-    return result
+    return out
 
 
-def _per_layer(value: int | Sequence[int], layers: int, flag: str) -> list[int]:
+def _per_layer(value: int | Sequence[int], layers: int, name: str) -> list[int]:
     from netstat.errors import UsageError
 
     values = [value] * layers if isinstance(value, int) else list(value)
     if len(values) == 1 and layers > 1:
         values = values * layers
     if len(values) != layers:
-        raise UsageError(f"{flag} lists {len(values)} values for {layers} layers; give one value or one per layer.")
+        raise UsageError(f"{name} lists {len(values)} values for {layers} layers; give one value or one per layer.")
     if any((not isinstance(v, int)) or v < 1 for v in values):
-        raise UsageError(f"{flag} values must be positive integers, not {','.join(map(str, values))}.")
+        raise UsageError(f"{name} values must be positive integers, not {','.join(map(str, values))}.")
     return values
 
 
@@ -1682,6 +1729,15 @@ def hdc_max_distance(rates: Sequence[int]) -> int:
     return m
 
 
+def rates_text(rates: Sequence[int]) -> str:
+    """'1,2,5'; a long list by its ends: '1,2,5,1,2,...,5 (10,000 layers)'."""
+    if len(rates) <= 12:
+        return ",".join(map(str, rates))
+    if len(set(rates)) == 1:
+        return f"{rates[0]} (all {len(rates):,} layers)"
+    return f"{','.join(map(str, rates[:5]))},...,{','.join(map(str, rates[-5:]))} ({len(rates):,} layers)"
+
+
 def _gridding_warnings(result: StackResult) -> list[str]:
     rates = [d for d in result.dilations]
     warnings = []
@@ -1689,7 +1745,7 @@ def _gridding_warnings(result: StackResult) -> list[str]:
     g = math.gcd(*spatial) if spatial else 1
     if g > 1 and result.dilated:
         warnings.append(
-            f"The dilation rates {','.join(map(str, rates))} share the factor {g}: only 1 in {g} input positions per axis "
+            f"The dilation rates {rates_text(rates)} share the factor {g}: only 1 in {g} input positions per axis "
             "reaches an output unit (gridding). The hybrid dilated convolution rule asks for rates without a common factor, "
             "e.g. 1,2,5 (Wang et al. 2018)."
         )

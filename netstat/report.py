@@ -14,7 +14,8 @@ same bytes, so regenerating twice changes nothing in git):
   (when netstat.receptive is available);
 - ``figures/latency_vs_madds.png``: measured latency against MAdds, when
   benchmark results (``bench*.json``: ``netstat bench --format json``, the
-  benchmark scripts) exist.
+  benchmark scripts) exist; its PNG Source chunk holds a digest of the points
+  plotted (`latency_source`), so a figure left stale by new measurements shows.
 
 ``baseline.json`` is not touched here: only ``netstat check --update`` writes it.
 No timestamps anywhere; PNGs carry no software / date metadata.
@@ -157,9 +158,11 @@ def _figure(width: float = 9.0, height: float = 6.0):
     return fig
 
 
-def _save_png(fig, path: Path) -> None:
+def _save_png(fig, path: Path, source: str | None = None) -> None:
+    """`source`: a digest of the data plotted, kept in the PNG's Source text chunk."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata=_PNG_METADATA, bbox_inches="tight")
+    metadata = _PNG_METADATA if source is None else {**_PNG_METADATA, "Source": source}
+    fig.savefig(buf, format="png", metadata=metadata, bbox_inches="tight")
     atomic_write(path, lambda handle: handle.write(buf.getvalue()), binary=True)
 
 
@@ -301,18 +304,41 @@ def _series_label(r: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def latency_figure(results: Sequence[dict[str, Any]], path: Path) -> bool:
-    """Median latency against MAdds, one series per device / dtype / setting;
-    batch-1 latency measurements when there are any (the usual question)."""
+def _latency_series(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The measurements the latency figure plots, by series label: batch-1
+    latency measurements when there are any (the usual question), else all."""
     single = [r for r in results if r.get("batch") == 1 and r.get("mode", "latency") == "latency"]
-    results = single or list(results)
-    if not results:
+    series: dict[str, list[dict[str, Any]]] = {}
+    for r in single or results:
+        series.setdefault(_series_label(r), []).append(r)
+    return series
+
+
+def latency_source(results: Sequence[dict[str, Any]]) -> str:
+    """A digest of what the latency figure plots (label, model, MAdds, median),
+    stored in the PNG so that a stale figure can be told from a fresh one."""
+    import hashlib
+
+    points = sorted((label, str(r.get("model", "")), r["madds"], r["latency_ms"]["median"]) for label, rs in _latency_series(results).items() for r in rs)
+    return "netstat bench points sha256:" + hashlib.sha256(json.dumps(points).encode()).hexdigest()[:16]
+
+
+def figure_source(path: Path) -> str | None:
+    """The Source text chunk of a PNG that `_save_png` wrote, or None."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.text.get("Source")
+
+
+def latency_figure(results: Sequence[dict[str, Any]], path: Path) -> bool:
+    """Median latency against MAdds, one series per device / dtype / setting
+    (`_latency_series`); the PNG records `latency_source(results)`."""
+    series = _latency_series(results)
+    if not series:
         return False
     fig = _figure(9, 6)
     ax = fig.add_subplot()
-    series: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        series.setdefault(_series_label(r), []).append(r)
     for i, label in enumerate(sorted(series)):
         mine = sorted(series[label], key=lambda r: (r["madds"], r.get("model", "")))
         ax.scatter([r["madds"] for r in mine], [r["latency_ms"]["median"] for r in mine], s=20, marker=_MARKERS[i % len(_MARKERS)], label=label, zorder=3)
@@ -327,7 +353,7 @@ def latency_figure(results: Sequence[dict[str, Any]], path: Path) -> bool:
     ax.set_title("Latency vs MAdds")
     ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
     ax.legend(fontsize=7, frameon=False)
-    _save_png(fig, path)
+    _save_png(fig, path, latency_source(results))
     return True
 
 

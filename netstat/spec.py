@@ -11,6 +11,7 @@ A spec is one of:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import sys
@@ -21,25 +22,55 @@ from typing import Any, Callable
 from netstat.errors import UsageError
 
 DEFAULT_INPUT = (1, 3, 224, 224)
-# torchvision models whose natural input differs from 224 (their weights' crop size).
-_TORCHVISION_INPUTS = {"inception_v3": (1, 3, 299, 299)}
+DTYPES = {"float32": "float32", "fp32": "float32", "float": "float32", "float16": "float16", "fp16": "float16", "half": "float16",
+          "bfloat16": "bfloat16", "bf16": "bfloat16", "float64": "float64", "fp64": "float64", "double": "float64",
+          "int64": "int64", "long": "int64", "int32": "int32", "int": "int32", "int16": "int16", "int8": "int8", "uint8": "uint8", "bool": "bool"}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One positional argument of a model's forward: its shape and dtype name."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def describe(self) -> str:
+        size = "x".join(map(str, self.shape))
+        return size if self.dtype == "float32" else f"{size}:{self.dtype}"
 
 
 @dataclass
 class ModelSource:
-    """A named way to obtain a model and the input it expects."""
+    """A named way to obtain a model and the inputs it expects."""
 
     name: str
-    input_shape: tuple[int, ...] | None
-    factory: Callable[[], Any] | None = None  # builds a fresh model (current default device applies)
-    module: Any = None  # a user's own instance: profiled as is, never modified
+    input_shape: tuple[int, ...] | None  # the first input's shape
+    factory: Callable[..., Any] | None = None  # builds a fresh model (current default device applies)
+    module: Any = None  # a user's own instance: only ever copied, never run or modified
     zoo_name: str | None = None
     notes: list[str] = field(default_factory=list)  # said with the profile (stderr / JSON)
+    input_dtype: str = "float32"  # the first input's dtype
+    more_inputs: tuple[InputSpec, ...] = ()  # the forward's second, third, ... arguments
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to the factory / builder
+    published: dict[str, Any] | None = None  # what the model's source publishes for it (torchvision weights meta)
+    follows_input: bool = False  # an R-CNN detector: its transform's min_size / max_size follow the input
+    proposals: int | None = None  # a detector's box-head proposals (None: the model's own maximum)
+    detections: int | None = None  # a detector's detections (None: the model's own maximum)
 
     @property
     def owned(self) -> bool:
         """True when netstat builds the model itself (so it may be built on any device)."""
         return self.module is None
+
+    @property
+    def inputs(self) -> list[InputSpec]:
+        if self.input_shape is None:
+            return []
+        return [InputSpec(tuple(self.input_shape), self.input_dtype), *self.more_inputs]
+
+    def set_inputs(self, inputs: list[InputSpec]) -> None:
+        self.input_shape, self.input_dtype = inputs[0].shape, inputs[0].dtype
+        self.more_inputs = tuple(inputs[1:])
 
     def build(self, device: Any = "cpu"):
         """The model on `device`: freshly built when netstat owns it, else the user's instance."""
@@ -47,110 +78,130 @@ class ModelSource:
 
         if self.module is not None:
             return self.module
+        kwargs = dict(self.model_kwargs)
+        if self.follows_input:  # so that the detector's transform does not resize the input
+            kwargs.setdefault("min_size", min(self.input_shape[-2:]))
+            kwargs.setdefault("max_size", max(self.input_shape[-2:]))
         if self.zoo_name is not None:
             from netstat.zoo import get_model
 
-            return get_model(self.zoo_name, device=device)
+            return call_builder(functools.partial(get_model, self.zoo_name, device), kwargs, self.name)
         with torch.device(device):
-            model = self.factory()
+            model = call_builder(self.factory, kwargs, self.name)
         if not isinstance(model, torch.nn.Module):
             raise UsageError(f"The factory for '{self.name}' returned {type(model).__name__}, not a torch.nn.Module.")
         return model.eval()
 
 
-def resolve(spec: Any, input_size: tuple[int, ...] | None = None) -> ModelSource:
-    """Turn a spec (string or nn.Module) into a ModelSource; `input_size`
-    overrides the model's default input."""
+def call_builder(factory: Callable[..., Any], kwargs: dict[str, Any], name: str):
+    """factory(**kwargs); an argument the builder does not take is the user's mistake."""
+    try:
+        return factory(**kwargs)
+    except TypeError as err:
+        if kwargs and "keyword argument" in str(err) and any(k in str(err) for k in kwargs):
+            raise UsageError(f"'{name}' cannot be built with {_kwargs_text(kwargs)}: {str(err).rstrip('.')}.") from None
+        raise
+
+
+def _kwargs_text(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+
+
+def resolve(spec: Any, input_size: Any = None, model_kwargs: dict[str, Any] | None = None) -> ModelSource:
+    """Turn a spec (string or nn.Module) into a ModelSource.
+
+    `input_size` overrides the model's default input: one shape (1, 3, 224, 224),
+    or a list with one entry per positional argument of forward, each a shape
+    or an `InputSpec` (shape and dtype). `model_kwargs` go to the factory."""
     import torch
 
+    inputs = as_inputs(input_size)
+    kwargs = dict(model_kwargs or {})
     if isinstance(spec, ModelSource):
-        if input_size is not None:
-            spec.input_shape = tuple(input_size)
+        if inputs:
+            spec.set_inputs(inputs)
         return spec
     if isinstance(spec, torch.nn.Module):
-        return ModelSource(name=type(spec).__name__, input_shape=input_size, module=spec)
-    if not isinstance(spec, str) or not spec.strip():
+        if kwargs:
+            raise UsageError("model_kwargs build a model from a spec; an nn.Module instance is already built.")
+        source = ModelSource(name=type(spec).__name__, input_shape=None, module=spec)
+    elif not isinstance(spec, str) or not spec.strip():
         raise UsageError(f"A model must be a name or an nn.Module, not {spec!r}.")
-    spec = spec.strip()
-    prefix, sep, rest = spec.partition(":")
-    if sep and prefix in ("torchvision", "timm"):
-        source = _from_hub_package(prefix, rest)
-    elif sep:
-        source = _from_factory(prefix, rest, spec)
     else:
-        from netstat.zoo import get_spec
-
-        zoo = get_spec(spec)
-        source = ModelSource(name=zoo.name, input_shape=zoo.input_shape, zoo_name=zoo.name)
-    if input_size is not None:
-        source.input_shape = tuple(input_size)
+        source = _from_string(spec.strip(), kwargs)
+    source.model_kwargs = kwargs
+    if inputs:
+        source.set_inputs(inputs)
     return source
 
 
-def _from_hub_package(package: str, name: str) -> ModelSource:
+def _from_string(spec: str, kwargs: dict[str, Any]) -> ModelSource:
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix in ("torchvision", "timm"):
+        return _from_hub_package(prefix, rest, kwargs)
+    if sep:
+        return _from_factory(prefix, rest, spec, kwargs)
+    from netstat.zoo import get_spec
+
+    zoo = get_spec(spec)
+    return ModelSource(name=zoo.name, input_shape=zoo.input_shape, zoo_name=zoo.name)
+
+
+def as_inputs(input_size: Any) -> list[InputSpec]:
+    """None, one shape, or a list of shapes / InputSpecs -> a list of InputSpecs."""
+    if input_size is None:
+        return []
+    if isinstance(input_size, InputSpec):
+        return [input_size]
+    items = list(input_size) if isinstance(input_size, (list, tuple)) else None
+    if items and all(isinstance(d, int) and not isinstance(d, bool) for d in items):
+        items = [tuple(items)]
+    if not items:
+        raise UsageError(f"An input size must be a shape such as (1, 3, 224, 224) or a list of them, not {input_size!r}.")
+    return [_as_input(item) for item in items]
+
+
+def _as_input(item: Any) -> InputSpec:
+    if isinstance(item, InputSpec):
+        shape, dtype = item.shape, item.dtype
+    else:
+        shape, dtype = item, "float32"
+    try:
+        dims = tuple(int(d) for d in shape)
+    except (TypeError, ValueError):
+        raise UsageError(f"An input shape must be a sequence of positive integers such as (1, 3, 224, 224), not {item!r}.") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise UsageError(f"An input shape must be a sequence of positive integers such as (1, 3, 224, 224), not {item!r}.")
+    if dtype not in DTYPES:
+        raise UsageError(f"Unknown input dtype '{dtype}'.", hint=f"Use one of: {', '.join(sorted(set(DTYPES.values())))}.")
+    return InputSpec(dims, DTYPES[dtype])
+
+
+def _from_hub_package(package: str, name: str, kwargs: dict[str, Any]) -> ModelSource:
+    from netstat import hub
+
     if importlib.util.find_spec(package) is None:
         raise UsageError(f"'{package}:{name}' needs the {package} package, which is not installed.", hint=f"pip install {package}")
-    if package == "torchvision":
-        import torchvision.models as tvm
-
-        available = set(tvm.list_models())
-        if name not in available:
-            raise UsageError(f"torchvision has no model '{name}'.", hint=_closest(name, available))
-        detection = name in tvm.list_models(module=tvm.detection)
-        # R-CNN-style detectors resize to min_size (800): set it to the input's size instead.
-        resizable = detection and not name.startswith("ssd")
-        source = ModelSource(name=f"torchvision:{name}", input_shape=_TORCHVISION_INPUTS.get(name, DEFAULT_INPUT))
-        if resizable:
-            source.input_shape = (1, 3, 800, 800)
-            source.notes.append("torchvision detector: min_size / max_size follow the input so that its transform does not resize it.")
-        elif detection:
-            size = 320 if name.startswith("ssdlite") else 300
-            source.input_shape = (1, 3, size, size)
-            source.notes.append(f"torchvision {name} resizes every input to {size}x{size} before its backbone runs.")
-
-        def factory():
-            kwargs = _torchvision_no_download_kwargs(name)
-            if resizable:
-                h, w = source.input_shape[-2:]
-                kwargs.update(min_size=min(h, w), max_size=max(h, w))
-            return tvm.get_model(name, weights=None, **kwargs)
-
-        source.factory = factory
-        return source
-    else:
-        import timm
-
-        if not timm.is_model(name):
-            raise UsageError(f"timm has no model '{name}'.", hint=_closest(name, timm.list_models()))
-
-        def factory():
-            return timm.create_model(name, pretrained=False)
-
-        cfg = timm.get_pretrained_cfg(name)
-        size = getattr(cfg, "input_size", None) if cfg is not None else None
-        shape = (1, *size) if size else DEFAULT_INPUT
-        return ModelSource(name=f"timm:{name}", input_shape=shape, factory=factory)
+    name, _, weights = name.partition("@")
+    if package == "timm" and weights:
+        raise UsageError(f"timm models take no @weights ('{package}:{name}@{weights}').", hint="Pass timm's arguments as model_kwargs.")
+    found = hub.torchvision_model(name, weights or None, kwargs) if package == "torchvision" else hub.timm_model(name)
+    source = ModelSource(name=f"{package}:{name}" + (f"@{weights}" if weights else ""), input_shape=None, factory=found.factory, notes=found.notes, published=found.published)
+    source.set_inputs([InputSpec(shape, dtype) for shape, dtype in found.inputs])
+    if found.resizes_to_input:
+        source.follows_input = True
+        source.notes.append("torchvision detector: min_size / max_size follow the input so that its transform does not resize it.")
+    return source
 
 
-def _torchvision_no_download_kwargs(name: str) -> dict[str, Any]:
-    """Segmentation / detection builders also default to downloading a
-    backbone; ask for none."""
-    import inspect
-
-    import torchvision.models as tvm
-
-    params = inspect.signature(tvm.get_model_builder(name)).parameters
-    return {"weights_backbone": None} if "weights_backbone" in params else {}
-
-
-def _closest(name: str, candidates) -> str:
+def closest(name: str, candidates) -> str:
     import difflib
 
     close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)
     return f"Did you mean {', '.join(close)}?" if close else ""
 
 
-def _from_factory(location: str, attr: str, spec: str) -> ModelSource:
+def _from_factory(location: str, attr: str, spec: str, kwargs: dict[str, Any]) -> ModelSource:
     if not attr:
         raise UsageError(f"'{spec}' names no factory after the colon.", hint="Write path/to/file.py:build or package.module:build.")
     if location.endswith(".py") or "/" in location or "\\" in location:
@@ -168,7 +219,41 @@ def _from_factory(location: str, attr: str, spec: str) -> ModelSource:
         raise UsageError(f"'{location}' has no factory named '{attr}'.")
     if not callable(factory):
         raise UsageError(f"'{location}:{attr}' is not callable.")
-    return ModelSource(name=spec, input_shape=None, factory=factory)
+    missing = [a for a in required_arguments(factory) or () if a not in kwargs]
+    if missing:
+        raise UsageError(
+            f"The factory '{spec}' needs the argument{'s' if len(missing) > 1 else ''} {', '.join(missing)}, and netstat calls it with none.",
+            hint=f"Give {'them defaults' if len(missing) > 1 else 'it a default'}, or write a factory that takes no arguments.",
+        )
+    return ModelSource(name=spec, input_shape=factory_input_shape(factory, spec), factory=factory)
+
+
+def required_arguments(factory: Callable[..., Any]) -> list[str] | None:
+    """The names of the arguments `factory` cannot be called without; None
+    when it has no signature to read (a builtin)."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
+
+
+def factory_input_shape(factory: Any, name: str) -> tuple[int, ...] | None:
+    """A factory's own default input: its `input_shape` attribute
+    (`build.input_shape = (1, 3, 32, 32)`), as `check` reads it too."""
+    shape = getattr(factory, "input_shape", None)
+    if shape is None:
+        return None
+    try:
+        dims = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        dims = ()
+    if not dims or any(d <= 0 for d in dims) or any(d != s for d, s in zip(dims, shape)):
+        raise UsageError(f"The input_shape attribute of '{name}' is {shape!r}, not a tuple of positive integers such as (1, 3, 224, 224).")
+    return dims
 
 
 def import_file(path: Path):

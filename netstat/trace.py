@@ -10,14 +10,17 @@ Every tensor value gets an id (`tid`) and the id of the allocation it lives in
 in the same storage. Those ids are the dataflow graph on which receptive
 fields, liveness and memory access are computed.
 
-The user's module is never modified: hooks are process-global and removed in a
-`finally`, parameters are swapped for device copies only through
-`torch.func.functional_call` (which restores them), and training flags are
-restored even when the forward raises.
+The user's module is never run: `trace_model` traces a `working_copy` of it
+(its parameters and buffers replaced by fresh tensors on the device, all else
+deep-copied), so nothing a forward does -- a buffer update, a cached anchor, a
+flag, a device move -- reaches the user's model, also when the forward raises.
+Hooks are process-global and removed in a `finally`.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +99,7 @@ class Trace:
     device: str
     buffers: set[int] = field(default_factory=set)  # the tids in `weights` that are buffers
     notes: list[str] = field(default_factory=list)
+    detector: Any = None  # netstat.detection.DetectorCounts when the model is a torchvision detector
 
 
 class _Recorder(TorchDispatchMode):
@@ -190,6 +194,8 @@ class _Recorder(TorchDispatchMode):
         if layout is not None:
             return args[0] if inplace else _tree_map(_from_layout, layout)
         out = func(*args, **kwargs)
+        if not all(t.is_meta for t in _flat(out, []) if isinstance(t, torch.Tensor)):
+            return out  # a value on CPU (torch.arange(n) in a forward) is data, not just a layout
         if not inplace:
             self.memo[key] = _tree_map(_layout_of, out)
         elif out is args[0] and _layout_of(out) == _layout_of(args[0]):
@@ -285,106 +291,133 @@ def _aliased_input(func, args, kwargs, alias) -> torch.Tensor | None:
     return None
 
 
-def _module_paths(model: torch.nn.Module) -> dict[int, str]:
+def module_paths(model: torch.nn.Module) -> dict[int, str]:
+    """Each module's first path (an aliased submodule has several)."""
     paths: dict[int, str] = {}
     for name, mod in model.named_modules(remove_duplicate=False):
         paths.setdefault(id(mod), name)
     return paths
 
 
-def _tensors_on(model: torch.nn.Module, device: torch.device) -> dict[str, torch.Tensor] | None:
-    """Parameters and buffers as copies on `device` (meta copies allocate
-    nothing), or None when the model already lives there."""
-    named = list(model.named_parameters(remove_duplicate=False)) + list(model.named_buffers(remove_duplicate=False))
-    if all(t.device == device for _, t in named):
-        return None
-    copies: dict[int, torch.Tensor] = {}
-    out = {}
-    for name, t in named:
-        if id(t) not in copies:
-            copies[id(t)] = torch.empty_like(t, device=device) if device.type == "meta" else t.detach().to(device)
-        out[name] = copies[id(t)]
-    return out
+def working_copy(model: torch.nn.Module, device: str | torch.device) -> torch.nn.Module:
+    """A copy of `model` to run instead of it: every parameter and buffer is a
+    fresh tensor on `device` (an empty one on meta, a copy of the values
+    elsewhere), everything else is deep-copied. Whatever the forward does --
+    update a buffer, cache anchors, move a tensor, flip a flag -- happens to
+    the copy; the user's model is only read. Aliased submodules and tied
+    weights stay aliased and tied (deepcopy's memo maps each tensor once)."""
+    dev = torch.device(device)
+    memo: dict[int, Any] = {}
+    loose = (v for m in model.modules() for v in vars(m).values() if isinstance(v, torch.Tensor))  # e.g. weight_norm's computed weight
+    for t in itertools.chain(model.parameters(), model.buffers(), loose):
+        if id(t) not in memo:
+            memo[id(t)] = _fresh(t, dev)
+    try:
+        return copy.deepcopy(model, memo)
+    except Exception as err:  # noqa: BLE001 - a module holding a lock, a file, a C handle
+        raise UsageError(
+            f"{type(model).__name__} cannot be copied ({type(err).__name__}: {_first_line(err)}), and netstat runs only a copy of a model it is given.",
+            hint="Give a spec that builds the model instead (file.py:factory).",
+        ) from None
 
 
-def run_trace(model: torch.nn.Module, input_shape: tuple[int, ...], device: str = "meta", dtype=torch.float32) -> Trace:
-    """Trace one inference forward of `model` on an input of `input_shape`.
+def _fresh(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A tensor like `t` on `device`; a Parameter stays a Parameter with its requires_grad."""
+    fresh = torch.empty_like(t, device="meta") if device.type == "meta" else t.detach().to(device, copy=True)
+    return torch.nn.Parameter(fresh, requires_grad=t.requires_grad) if isinstance(t, torch.nn.Parameter) else fresh
 
-    The model runs in eval mode under no_grad; its training flags, parameters
-    and hooks are exactly as before afterwards, also when the forward raises.
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def run_trace(model: torch.nn.Module, inputs, device: str = "meta") -> Trace:
+    """Trace one inference forward of `model` on zero inputs of the given
+    `netstat.spec.InputSpec`s (or one shape), one per positional argument.
+
+    `model` must be one netstat may change (built by netstat, or a
+    `working_copy`): it is put in eval mode and run under no_grad on
+    `device`. The hooks are process-global and removed in a `finally`.
     """
+    from netstat.spec import as_inputs
+
     dev = torch.device(device)
     rec = _Recorder(memoize=dev.type == "meta")
-    paths = _module_paths(model)
-    leaves = {id(m) for m in model.modules() if next(iter(m.children()), None) is None}
-    calls: list[ModuleCall] = []
-    open_calls: list[ModuleCall] = []
-    seen_calls: dict[str, int] = {}
-
-    def pre_hook(module, inputs):
-        path = paths.get(id(module))
-        if path is None:
-            return
-        n = seen_calls.get(path, 0)
-        seen_calls[path] = n + 1
-        call = ModuleCall(
-            path=path,
-            type=type(module).__name__,
-            depth=0 if path == "" else path.count(".") + 1,
-            first_op=len(rec.ops),
-            inputs=[rec.ref(t) for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)],
-            call=n,
-            is_leaf=id(module) in leaves,
-        )
-        calls.append(call)
-        open_calls.append(call)
-        rec.stack.append(path)
-
-    def post_hook(module, inputs, output):
-        if paths.get(id(module)) is None or not open_calls:
-            return
-        call = open_calls.pop()
-        rec.stack.pop()
-        call.end_op = len(rec.ops)
-        call.outputs = [rec.ref(t) for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
-
-    flags = {m: m.training for m in model.modules()}
+    hooks = _HierarchyHooks(model, rec)
     handles = [
-        torch.nn.modules.module.register_module_forward_pre_hook(pre_hook),
-        torch.nn.modules.module.register_module_forward_hook(post_hook),
+        torch.nn.modules.module.register_module_forward_pre_hook(hooks.pre),
+        torch.nn.modules.module.register_module_forward_hook(hooks.post),
     ]
     try:
-        replacements = _tensors_on(model, dev)
-        if any(flags.values()):
-            model.eval()
-        x = torch.zeros(input_shape, dtype=dtype, device=dev) if dev.type != "meta" else torch.empty(input_shape, dtype=dtype, device=dev)
-        input_ref = rec.register(x)
-        with torch.no_grad():
-            weights, buffers = {}, set()
-            for kind, named in (("param", model.named_parameters()), ("buffer", model.named_buffers())):
-                for name, t in named:
-                    tid = rec.ref(replacements[name] if replacements is not None else t).tid
-                    weights[tid] = name
-                    if kind == "buffer":
-                        buffers.add(tid)
-            with rec:
-                if replacements is None:
-                    out = model(x)
-                else:
-                    out = torch.func.functional_call(model, replacements, (x,), tie_weights=True, strict=False)
+        model.eval()
+        xs = [_zeros(spec, dev) for spec in as_inputs(inputs)]
+        input_refs = [rec.register(x) for x in xs]
+        weights = {rec.ref(t).tid: name for name, t in model.named_parameters()}
+        buffers = {rec.ref(t).tid for _, t in model.named_buffers()}
+        weights.update({rec.ref(t).tid: name for name, t in model.named_buffers()})
+        with torch.no_grad(), rec:
+            out = model(*xs)
     except Exception as err:
         where = rec.stack[-1] if rec.stack else None
         raise _RunFailure(err, where, _module_type(model, where), rec.failed_op) from err
     finally:
         for h in handles:
             h.remove()
-        for m, flag in flags.items():
-            if m.training != flag:
-                m.training = flag
-    for call in open_calls:  # a forward that returned through a non-module path
-        call.end_op = len(rec.ops)
+    hooks.close_open()
     outputs = [rec.ref(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-    return Trace(ops=rec.ops, modules=calls, inputs=[input_ref], outputs=outputs, weights=weights, buffers=buffers, device=str(dev))
+    return Trace(ops=rec.ops, modules=hooks.calls, inputs=input_refs, outputs=outputs, weights=weights, buffers=buffers, device=str(dev))
+
+
+def _zeros(spec, device: torch.device) -> torch.Tensor:
+    """An input: zeros for a real run (ids and masks stay in range), uninitialised on meta."""
+    dtype = getattr(torch, spec.dtype)
+    return torch.empty(spec.shape, dtype=dtype, device=device) if device.type == "meta" else torch.zeros(spec.shape, dtype=dtype, device=device)
+
+
+class _HierarchyHooks:
+    """Global forward pre/post hooks keeping the stack of running modules of
+    one model (paths and call counts) and the ModuleCall of each call."""
+
+    def __init__(self, model: torch.nn.Module, rec: _Recorder) -> None:
+        self.rec = rec
+        self.paths = module_paths(model)
+        self.leaves = {id(m) for m in model.modules() if next(iter(m.children()), None) is None}
+        self.calls: list[ModuleCall] = []
+        self.open: list[ModuleCall] = []
+        self.seen: dict[str, int] = {}
+
+    def pre(self, module, inputs) -> None:
+        path = self.paths.get(id(module))
+        if path is None:
+            return
+        n = self.seen.get(path, 0)
+        self.seen[path] = n + 1
+        call = ModuleCall(
+            path=path,
+            type=type(module).__name__,
+            depth=0 if path == "" else path.count(".") + 1,
+            first_op=len(self.rec.ops),
+            inputs=[self.rec.ref(t) for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)],
+            call=n,
+            is_leaf=id(module) in self.leaves,
+        )
+        self.calls.append(call)
+        self.open.append(call)
+        self.rec.stack.append(path)
+
+    def post(self, module, inputs, output) -> None:
+        if self.paths.get(id(module)) is None or not self.open:
+            return
+        call = self.open.pop()
+        self.rec.stack.pop()
+        call.end_op = len(self.rec.ops)
+        call.outputs = [self.rec.ref(t) for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
+
+    def close_open(self) -> None:
+        """Calls still open: a forward that returned through a non-module path."""
+        for call in self.open:
+            call.end_op = len(self.rec.ops)
 
 
 def _module_type(model: torch.nn.Module, path: str | None) -> str | None:
@@ -406,8 +439,8 @@ class _RunFailure(Exception):
         self.type_name = type_name
         self.op = op
 
-    def describe(self, model_name: str, input_shape: tuple[int, ...]) -> str:
-        shape = "x".join(map(str, input_shape))
+    def describe(self, model_name: str, inputs) -> str:
+        shape = ", ".join(spec.describe() for spec in inputs)
         first = str(self.err).strip().splitlines()[0] if str(self.err).strip() else type(self.err).__name__
         if self.where is None:
             layer = "before reaching any layer"
@@ -421,38 +454,92 @@ class _RunFailure(Exception):
 def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
     """Trace a `netstat.spec.ModelSource` on `device`, falling back from meta
     to CPU (with a note) when the forward needs real values. Returns the trace
-    and the model it ran (the user's own instance when they gave one)."""
-    shape = source.input_shape
-    if shape is None:
-        raise UsageError(f"'{source.name}' has no default input size.", hint="Give one with --input, e.g. --input 1,3,224,224.")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("CUDA was asked for, but this machine has no CUDA device.", hint="Use --device meta or --device cpu.")
-    if device not in ("meta", "cpu") and not device.startswith("cuda"):
-        raise UsageError(f"Unknown device '{device}'.", hint="Use meta, cpu or cuda.")
+    and the model it ran: netstat's own build, or a `working_copy` of the
+    user's instance (which is never run)."""
+    inputs = source.inputs
+    if not inputs:
+        raise UsageError(f"'{source.name}' has no default input size.", hint="Give one: input_size=(1, 3, 224, 224), or the factory's input_shape attribute.")
+    _check_device(device)
+    model = _model_on(source, device)
+    _check_arity(model, inputs, source.name)
     try:
-        model = source.build(device)
-    except UsageError:
-        raise
-    except Exception as err:  # noqa: BLE001 - a user factory that breaks on this device
-        if device != "meta":
-            raise ModelRunError(f"Building '{source.name}' failed: {type(err).__name__}: {err}.") from None
-        model = source.build("cpu")
-    try:
-        return run_trace(model, shape, device), model
+        return _traced(source, model, inputs, device), model
     except _RunFailure as meta_failure:
         if device != "meta":
-            raise ModelRunError(meta_failure.describe(source.name, shape)) from None
+            raise ModelRunError(meta_failure.describe(source.name, inputs)) from None
+        if not source.owned and _has_meta_tensors(source.module):  # no values to fall back to
+            raise ModelRunError(meta_failure.describe(source.name, inputs)) from None
         # Real values now matter (detectors keep the proposals that score
         # highest): seed the random weights, without touching the caller's RNG.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            cpu_model = source.build("cpu") if source.owned else model
+            cpu_model = _model_on(source, "cpu")
         try:
-            trace = run_trace(cpu_model, shape, "cpu")
+            trace = _traced(source, cpu_model, inputs, "cpu")
         except _RunFailure as cpu_failure:
-            on_meta = any(t.is_meta for t in itertools.chain(cpu_model.parameters(), cpu_model.buffers()))
-            failure = meta_failure if on_meta else cpu_failure  # a meta-only model cannot run on CPU at all
-            raise ModelRunError(failure.describe(source.name, shape)) from None
-        reason = str(meta_failure.err).strip().splitlines()[0][:160] if str(meta_failure.err).strip() else type(meta_failure.err).__name__
-        trace.notes.append(f"The forward pass cannot run on the meta device ({reason}); it was traced on CPU with real tensors instead.")
+            failure = meta_failure if _out_of_memory(cpu_failure.err) else cpu_failure  # the meta error says why
+            raise ModelRunError(failure.describe(source.name, inputs)) from None
+        trace.notes.append(
+            f"The forward pass cannot run on the meta device ({_first_line(meta_failure.err)[:160]}); it was traced on CPU "
+            "with real tensors instead, on an all-zeros input, so a branch that depends on the values always takes the same way."
+        )
         return trace, cpu_model
+
+
+def _traced(source, model: torch.nn.Module, inputs: list, device: str) -> Trace:
+    """run_trace, with a detector's box counts fixed first (netstat.detection)."""
+    from netstat.detection import fix_counts
+
+    counts = fix_counts(model, source.proposals, source.detections)
+    trace = run_trace(model, inputs, device)
+    trace.detector = counts
+    return trace
+
+
+def _out_of_memory(err: Exception) -> bool:
+    return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(err)
+
+
+def _check_arity(model: torch.nn.Module, inputs: list, name: str) -> None:
+    """A forward that needs more positional inputs than were given: say so before running."""
+    try:
+        params = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p.name for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
+    if len(required) > len(inputs):
+        given = f"{len(inputs)} {'was' if len(inputs) == 1 else 'were'} given"
+        raise UsageError(
+            f"{name}'s forward takes {len(required)} inputs ({', '.join(required)}), but {given}.",
+            hint="Give one input shape per argument: input_size=[shape, ...] in Python, --input once for each on the command line.",
+        )
+
+
+def _check_device(device: str) -> None:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("CUDA was asked for, but this machine has no CUDA device.", hint="Use the meta or cpu device.")
+    if device not in ("meta", "cpu") and not device.startswith("cuda"):
+        raise UsageError(f"Unknown device '{device}'.", hint="Use meta, cpu or cuda.")
+
+
+def _model_on(source, device: str) -> torch.nn.Module:
+    """The model to trace on `device`: netstat's own build there (built on CPU
+    and copied to meta when the factory cannot build on meta), else a working
+    copy of the user's instance."""
+    if not source.owned:
+        if device != "meta" and _has_meta_tensors(source.module):
+            raise UsageError(f"{source.name} has parameters on the meta device, which hold no values: it can only be traced on meta.")
+        return working_copy(source.module, device)
+    try:
+        return source.build(device)
+    except UsageError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a user factory that breaks on this device
+        if device != "meta":
+            raise ModelRunError(f"Building '{source.name}' failed: {type(err).__name__}: {_first_line(err)}.") from None
+    return working_copy(_model_on(source, "cpu"), "meta")
+
+
+def _has_meta_tensors(model: torch.nn.Module) -> bool:
+    return any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers()))

@@ -399,6 +399,24 @@ def test_cli_bad_input_exit_2(args):
     assert "Error:" in res.stderr and "Traceback" not in res.output
 
 
+HUGE = str(10**12)  # 10^12 x 3 x 8 x 8 fp32 inputs: 768 TB, an allocation that fails at once
+
+
+def test_cli_every_batch_out_of_memory_exits_1_with_one_sentence():
+    res = runner.invoke(app, ["bench", TINY, "--input", "1,3,8,8", "--batch", HUGE, "--format", "json", *CLI_FAST])
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: Nothing was measured") and lines[0].count(". ") == 0, res.stderr
+    assert [r["status"] for r in json.loads(res.stdout)["results"]] == ["oom"]
+
+
+def test_cli_some_batches_out_of_memory_exit_0_with_a_note():
+    res = runner.invoke(app, ["bench", TINY, "--input", "1,3,8,8", "--batch", f"1,{HUGE}", "--threads", "1", *CLI_FAST])
+    assert res.exit_code == 0, res.output
+    assert "1 of 2 runs ran out of memory" in res.stderr and "Error" not in res.stderr
+
+
 def test_cli_unknown_model_exit_2():
     res = runner.invoke(app, ["bench", "no_such_net", *CLI_FAST])
     assert res.exit_code == 2 and "Unknown model" in res.stderr

@@ -1,10 +1,12 @@
-"""netstat check: baselines, exact drift detection, --update atomicity, papers."""
+"""netstat check: baselines, exact drift detection, --update atomicity and locking, what a baseline may import, errors, papers."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from typer.testing import CliRunner
 from netstat import check as checking
 from netstat.atomic import atomic_write
 from netstat.cli import app
-from netstat.errors import UsageError
+from netstat.errors import NetstatError, UsageError
 
 MODELS = "lenet5,resnet20_cifar"  # small and fast
 runner = CliRunner()
@@ -42,6 +44,16 @@ def baseline(tmp_path, baseline_doc) -> Path:
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps(baseline_doc, indent=2))
     return path
+
+
+def never_measure(source):
+    raise pytest.fail.Exception(f"measured {source.name}: the error should come before any measuring")
+
+
+@pytest.fixture
+def wide(monkeypatch):
+    """Rich wraps stderr at 80 columns, even inside a path: give it room."""
+    monkeypatch.setenv("COLUMNS", "1000")
 
 
 def edit(path: Path, fn) -> None:
@@ -241,14 +253,14 @@ USER_MODULE = textwrap.dedent(
     from torch.nn import Linear  # imported, not defined here: not a factory
 
 
-    def tiny_cnn():
+    def tiny_cnn() -> nn.Module:
         return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
 
 
     tiny_cnn.input_shape = (1, 3, 16, 16)
 
 
-    def wide_cnn(width=8):
+    def wide_cnn(width=8) -> "nn.Sequential":  # a string annotation is looked up, not evaluated
         return nn.Sequential(nn.Conv2d(3, width, 3), nn.Flatten())
 
 
@@ -282,9 +294,10 @@ def test_every_public_factory_of_a_user_module(tmp_path):
     assert sorted(models) == [f"{source}:{n}" for n in ("Net", "tiny_cnn", "wide_cnn")]
     assert models[f"{source}:tiny_cnn"]["input_shape"] == [1, 3, 16, 16]  # the factory's own input
     assert models[f"{source}:wide_cnn"]["input_shape"] == [1, 3, 8, 8]  # --input
-    # the stored selection makes a plain check work, and zoo models are not expected
-    res = run("check", "--baseline", str(baseline), "--input", "1,3,8,8")
+    # the user module is named again in CI: a baseline alone never imports it
+    res = run("check", "--baseline", str(baseline), "--models", pattern, "--input", "1,3,8,8")
     assert res.exit_code == 0, res.output
+    assert run("check", "--baseline", str(baseline), "--input", "1,3,8,8").exit_code == 2
 
 
 def test_pattern_matching_rules():
@@ -293,6 +306,8 @@ def test_pattern_matching_rules():
     assert checking.matches("mypkg.models:resnet50", "mypkg.models:*")
     assert not checking.matches("other:resnet50", "mypkg.models:*")
     assert checking.parse_patterns(" resnet*, vgg16 ") == ["resnet*", "vgg16"]
+    assert not checking.names_user_code("resnet*") and not checking.names_user_code("torchvision:vgg*")
+    assert checking.names_user_code("os:abort") and checking.names_user_code("m.py:*") and checking.names_user_code("torchvision.models:vgg11")
     with pytest.raises(UsageError):
         checking.parse_patterns(" , ")
 
@@ -302,6 +317,206 @@ def test_aliases_select_the_canonical_model():
 
     alias = next(a for spec in all_specs() for a in spec.aliases)
     assert [s.name for s in checking.select([alias])] == [get_spec(alias).name]
+
+
+# -- a baseline never runs code (issue 11, item 8) -------------------------------------
+
+
+def test_a_baseline_selecting_os_abort_is_refused_and_the_process_lives(tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"schema_version": 1, "selection": ["os:abort"], "models": {}}))
+    cmd = [sys.executable, "-m", "netstat", "check", "--baseline", str(path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, "COLUMNS": "1000"})
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)  # os.abort(): -6
+    assert "selects user code ('os:abort')" in proc.stderr and "pass it with --models." in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+MARKER_MODULE = """
+from pathlib import Path
+import torch.nn as nn
+
+Path("imported").write_text("the module ran")
+
+
+def build() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 2, 1), nn.Flatten())
+"""
+
+
+def test_a_stored_user_selection_is_imported_only_when_typed(tmp_path, monkeypatch, wide):
+    monkeypatch.chdir(tmp_path)
+    Path("mod.py").write_text(MARKER_MODULE)
+    path = Path("baseline.json")
+    path.write_text(json.dumps({"schema_version": 1, "selection": ["lenet5", "mod.py:build"], "models": {}}))
+    before = path.read_bytes()
+    for extra in ([], ["--update"]):
+        res = run("check", "--baseline", str(path), *extra)
+        assert res.exit_code == 2, res.output
+        assert "The baseline 'baseline.json' selects user code ('mod.py:build'), which netstat imports only when you name it yourself: pass it with --models." in flat(res)
+    with pytest.raises(checking.ArgumentError, match="pass it with the models argument"):
+        checking.update(path)
+    assert not Path("imported").exists() and path.read_bytes() == before
+    res = run("check", "--baseline", str(path), "--models", "mod.py:build", "--input", "1,3,8,8", "--update")
+    assert res.exit_code == 0, res.output
+    assert Path("imported").exists() and "mod.py:build" in json.loads(path.read_text())["models"]
+
+
+GLOB_MODULE = """
+from pathlib import Path
+import torch.nn as nn
+
+
+def main():
+    Path("main_called").write_text("main ran")
+    raise SystemExit(3)
+
+
+def unannotated():
+    Path("unannotated_called").write_text("ran")
+    return nn.Identity()
+
+
+def count() -> int:
+    Path("count_called").write_text("ran")
+    return 3
+
+
+def build() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 2, 1), nn.Flatten())
+
+
+def build_named() -> "nn.Sequential":
+    return nn.Sequential(nn.Conv2d(3, 2, 1), nn.Flatten())
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Config:
+    def __init__(self):
+        Path("config_called").write_text("ran")
+"""
+
+
+def test_a_glob_selects_only_factories_known_to_build_a_module(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("models.py").write_text(GLOB_MODULE)
+    res = run("check", "--baseline", "b.json", "--models", "models.py:*", "--input", "1,3,8,8", "--update")
+    assert res.exit_code == 0, res.output
+    assert sorted(json.loads(Path("b.json").read_text())["models"]) == ["models.py:Net", "models.py:build", "models.py:build_named"]
+    assert sorted(p.name for p in tmp_path.glob("*_called")) == []  # main, unannotated, count, Config never called
+    Path("listed.py").write_text(GLOB_MODULE + '\n__all__ = ["main", "build", "Config"]\n')
+    assert [s.name for s in checking.select(["listed.py:*"])] == ["listed.py:build"]  # __all__ narrows, never widens the rule
+    assert sorted(p.name for p in tmp_path.glob("*_called")) == []
+
+
+def test_a_typed_factory_that_needs_arguments_is_a_usage_error(tmp_path, monkeypatch, wide):
+    monkeypatch.chdir(tmp_path)
+    Path("m.py").write_text("def helper(channels, *, depth):\n    return channels\n")
+    monkeypatch.setattr(checking, "measure", never_measure)
+    res = run("check", "--baseline", "b.json", "--update", "--models", "m.py:helper")
+    assert res.exit_code == 2, res.output
+    assert "'m.py:helper' needs the arguments channels, depth" in flat(res)  # spec.resolve's sentence
+
+
+# -- concurrent updates (issue 11, item 7) -------------------------------------------------
+
+
+def test_concurrent_updates_of_different_models_all_survive(tmp_path):
+    models = ("lenet5", "alexnet", "resnet20_cifar")
+    for trial in range(2):
+        path = tmp_path / f"trial{trial}" / "baseline.json"
+        if trial:  # an existing baseline as well as a new one
+            path.parent.mkdir()
+            path.write_text((tmp_path / "trial0" / "baseline.json").read_text().replace('"lenet5"', '"lenet5_old"'))
+        cmd = [sys.executable, "-m", "netstat", "check", "--baseline", str(path), "--update", "--models"]
+        procs = [subprocess.Popen([*cmd, m], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for m in models]
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0] * len(models), outs
+        assert all("written" in out for out in outs)
+        doc = json.loads(path.read_text())
+        assert sorted(doc["models"]) == sorted(models + (("lenet5_old",) if trial else ()))
+        assert set(models) <= set(doc["selection"])
+
+
+# -- errors: one sentence, before measuring (issue 11, item 9) -------------------------------
+
+
+def test_update_that_cannot_write_names_the_path_and_the_cause(baseline, monkeypatch, wide):
+    before = baseline.read_bytes()
+
+    def denied(src, dst):
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    monkeypatch.setattr(os, "replace", denied)
+    res = run("check", "--baseline", str(baseline), "--update", "--models", "lenet5")
+    assert res.exit_code == 1, res.output
+    assert "Internal error" not in res.output
+    assert f"Error: Cannot write the baseline '{baseline}': Permission denied." in flat(res)
+    assert baseline.read_bytes() == before and _no_temp_files(baseline.parent)
+    with pytest.raises(NetstatError, match="Permission denied") as err:
+        checking.update(baseline, "lenet5")
+    assert not isinstance(err.value, UsageError)  # a runtime failure: exit 1
+
+
+def test_update_into_an_unwritable_place_fails_before_measuring(monkeypatch, wide):
+    monkeypatch.setattr(checking, "measure", never_measure)
+    res = run("check", "--baseline", "/proc/netstat-test/baseline.json", "--update", "--models", "lenet5")
+    assert res.exit_code == 1, res.output
+    assert "Internal error" not in res.output
+    assert "Error: Cannot write the baseline '/proc/netstat-test/baseline.json': " in flat(res)
+
+
+def test_a_baseline_path_that_cannot_be_a_file_is_a_usage_error(tmp_path, monkeypatch, wide):
+    monkeypatch.setattr(checking, "measure", never_measure)
+    (tmp_path / "file").write_text("x")
+    for extra in ([], ["--update"]):
+        res = run("check", "--baseline", str(tmp_path), "--models", "lenet5", *extra)
+        assert res.exit_code == 2 and f"The baseline '{tmp_path}' is a directory, not a JSON file." in flat(res)
+    under_a_file = tmp_path / "file" / "b.json"
+    res = run("check", "--baseline", str(under_a_file), "--models", "lenet5", "--update")
+    assert res.exit_code == 2, res.output
+    assert f"The baseline '{under_a_file}' cannot be written: '{tmp_path / 'file'}' is a file, not a directory." in flat(res)
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("[1, 2]", "it holds a JSON list, not an object"),
+        ('{"models": {}}', "its schema_version is None, and this netstat reads 1"),
+        ('{"schema_version": 99, "models": {}}', "its schema_version is 99, and this netstat reads 1"),
+        ('{"schema_version": 1, "models": {"lenet5": 3}}', "'models' is not a table of model entries"),
+        ('{"schema_version": 1, "models": {}, "selection": "lenet5"}', "'selection' is not a list of model patterns"),
+    ],
+)
+def test_a_file_that_is_not_a_baseline_is_a_usage_error(tmp_path, monkeypatch, wide, content, problem):
+    monkeypatch.setattr(checking, "measure", never_measure)
+    path = tmp_path / "b.json"
+    path.write_text(content)
+    for extra in ([], ["--update"]):
+        res = run("check", "--baseline", str(path), "--models", "lenet5", *extra)
+        assert res.exit_code == 2, res.output
+        assert f"Error: The baseline '{path}' is not a netstat baseline: {problem}." in flat(res)
+    assert path.read_text() == content
+
+
+def test_library_errors_name_parameters_and_the_cli_its_flags(tmp_path):
+    with pytest.raises(UsageError) as err:
+        checking.parse_patterns(" , ")
+    assert str(err.value).startswith("No model patterns: the models argument is empty.") and "--" not in str(err.value)
+    with pytest.raises(UsageError, match=r"Create it with netstat\.check\.update\(\)\."):
+        checking.check(tmp_path / "nope.json")
+    res = run("check", "--baseline", str(tmp_path / "b.json"), "--update", "--models", " , ")
+    assert res.exit_code == 2 and "No model patterns: --models is empty." in flat(res)
+    res = run("report", "--out", str(tmp_path), "--models", " , ")
+    assert res.exit_code == 2 and "No model patterns: --models is empty." in flat(res)
 
 
 # -- papers ---------------------------------------------------------------------------

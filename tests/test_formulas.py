@@ -3,6 +3,9 @@ against torch.utils.flop_counter."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+
 import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings
@@ -218,3 +221,75 @@ def test_linear_property(batch, fin, fout, lead, bias):
     rows = batch * 3**lead
     assert t["madds"] == rows * fin * fout == flop_counter_madds(fc, shape)
     assert t["flops"] == 2 * rows * fin * fout + (rows * fout if bias else 0)
+
+
+class MatVec(nn.Module):
+    def __init__(self, m: int, n: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(m, n))
+
+    def forward(self, v):
+        return torch.mv(self.weight, v)
+
+
+class Dot(nn.Module):
+    def __init__(self, n: int, fn=torch.dot):
+        super().__init__()
+        self.other, self.fn = nn.Parameter(torch.ones(n)), fn
+
+    def forward(self, a):
+        return self.fn(a, self.other)
+
+
+def test_mv_dot_vdot_and_spectral_norm():
+    # aten.mv names its operands (self, vec) and aten.dot (self, tensor): issue 11.
+    assert totals(MatVec(5, 7), (7,))["madds"] == 5 * 7
+    assert totals(MatVec(5, 7), (7,))["flops"] == 2 * 5 * 7
+    assert totals(Dot(7), (7,))["madds"] == 7
+    assert totals(Dot(7, torch.vdot), (7,))["flops"] == 2 * 7
+    # Conv 3 -> 8, 3x3 on 16x16 (14x14 out), plus sigma = vdot(u, mv(W, v)) with W 8 x 27.
+    sn = nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Conv2d(3, 8, 3)))
+    assert totals(sn, (1, 3, 16, 16))["madds"] == 8 * 14 * 14 * 27 + 8 * 27 + 8
+
+
+def registered_ops():
+    """(op packet, formula) for every op the registry knows, named ones too."""
+    with contextlib.suppress(ImportError):
+        import torchvision  # noqa: F401 - registers torch.ops.torchvision
+    yield from formulas.FORMULAS.items()
+    for qualified, fn in formulas.NAMED_FORMULAS.items():
+        namespace, name = qualified.split("::")
+        with contextlib.suppress(AttributeError, RuntimeError):
+            yield getattr(getattr(torch.ops, namespace), name), fn
+
+
+def schema_calls(op):
+    """(args, kwargs) of the fewest and of all arguments a call of `op` can
+    carry: the dispatcher drops trailing defaulted arguments."""
+    arguments = op._schema.arguments
+    positional = [a for a in arguments if not a.kwarg_only]
+    required = max((i + 1 for i, a in enumerate(positional) if not a.has_default_value()), default=0)
+    keywords = [a for a in arguments if a.kwarg_only]
+    fewest = [a for a in keywords if not a.has_default_value()]
+    for count, kw_only in ((required, fewest), (len(positional), keywords)):
+        yield tuple(() for _ in positional[:count]), {a.name: () for a in kw_only}
+
+
+def test_every_formula_binds_every_overload_schema():
+    checked, failures = 0, []
+    for packet, fn in registered_ops():
+        signature = inspect.signature(fn)
+        named = [p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "out"]
+        for overload in packet.overloads():
+            op = getattr(packet, overload)
+            schema_names = {a.name for a in op._schema.arguments}
+            # A parameter the schema never has would silently keep its default.
+            failures += [f"{op}: no argument {p!r}" for p in named if p not in schema_names]
+            for args, kwargs in schema_calls(op):
+                checked += 1
+                try:
+                    signature.bind(**formulas.bind(op, args, kwargs), out=[()])
+                except TypeError as error:
+                    failures.append(f"{op}: {error}")
+    assert failures == []
+    assert checked > 1000  # every overload of ~250 packets, twice

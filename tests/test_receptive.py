@@ -7,6 +7,10 @@ a named published source.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import time
 from fractions import Fraction
 
 import pytest
@@ -142,6 +146,55 @@ def test_stack_with_stride_and_non_square_kernel():
 def test_stack_rejects_bad_input(kwargs):
     with pytest.raises(UsageError):
         stack(**kwargs)
+
+
+def test_stack_library_errors_name_parameters_not_flags():
+    for kwargs in (dict(kernel=3, layers=-1), dict(kernel=3, layers=10_001), dict(kernel=3, layers=3, stride=[1, 2])):
+        with pytest.raises(UsageError) as err:
+            stack(**kwargs)
+        assert "--" not in err.value.message
+
+
+def test_stack_big_integers_are_exact():
+    """Stride 2 doubles the jump: RF 2^(n+1) - 1 after n 3x3 layers, as ints."""
+    last = stack(3, 330, stride=2).layers[-1]
+    assert last.rf == (2**331 - 1,) * 2 and last.jump == (2**330,) * 2
+    assert last.single_c2 == (2**331 - 1) ** 2 and last.used == last.span == (2**331 - 1,) * 2
+
+
+@pytest.mark.parametrize("kwargs", [dict(layers=520, stride=2), dict(layers=200, stride=1_000_000), dict(layers=1, dilation=10**100)])
+def test_stack_refuses_sizes_past_the_limit(kwargs):
+    with pytest.raises(UsageError, match="passes 10\\^100"):
+        stack(3, **kwargs)
+
+
+def _brute_positions(taps):
+    """Used/span by sets: the Minkowski sum of every layer's taps {t d J}."""
+    reach, jump, out = {0}, 1, []
+    for k, s, d in taps:
+        reach = {p + t * d * jump for p in reach for t in range(k)}
+        jump *= s
+        out.append((len(reach), max(reach) + 1))
+    return out
+
+
+def test_gridding_positions_match_sets():
+    import random
+
+    from netstat.receptive import _positions
+
+    rng = random.Random(0)
+    for _ in range(500):
+        taps = [(rng.randint(1, 5), rng.choice([1, 1, 2, 3]), rng.choice([1, 2, 3, 4, 6, 9])) for _ in range(rng.randint(1, 5))]
+        assert _positions(taps) == _brute_positions(taps), taps
+
+
+def test_gridding_of_huge_kernels_and_rates_is_arithmetic():
+    assert stack(4_000_000, 1).layers[0].used == (4_000_000,) * 2
+    last = stack(3, 3, dilation=1_000_000).layers[-1]
+    assert last.used == (7, 7) and last.span == (6_000_001,) * 2
+    last = stack(3, 10_000, dilation=2).layers[-1]
+    assert last.used == (20_001,) * 2 and last.span == (40_001,) * 2
 
 
 # --------------------------------------------------------------------------- published values
@@ -411,6 +464,44 @@ def test_cli_bad_usage_exits_2(args):
     out = runner.invoke(app, args)
     assert out.exit_code == 2, out.output
     assert "Traceback" not in out.output
+
+
+def _one_sentence(stderr: str) -> str:
+    text = " ".join(stderr.split())
+    assert "Traceback" not in stderr and "Internal error" not in stderr, stderr
+    assert text.startswith("Error: ") and text.endswith(".") and len(re.findall(r"[.!?](?:\s|$)", text)) == 1, stderr
+    return text
+
+
+def test_cli_calculator_refuses_520_stride_2_layers():
+    out = runner.invoke(app, ["rf", "--layers", "520", "--stride", "2"])
+    assert out.exit_code == 2, out.output
+    assert "10^100" in _one_sentence(out.stderr)
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["--layers", "520", "--stride", "2"], 2),
+        (["--kernel", "4000000", "--layers", "1"], 0),
+        (["--kernel", "100000", "--layers", "10000"], 0),
+        (["--dilation", "1000000"], 0),
+        (["--kernel", "3", "--layers", "10000", "--dilation", "2"], 0),
+        (["--stride", "1000000", "--layers", "200"], 2),
+        (["--channels", str(10**12)], 0),
+        (["--channels", str(10**12 + 1)], 2),
+        (["--kernel", "1", "--stride", "1000000", "--layers", "10000", "--format", "json"], 2),
+    ],
+)
+def test_cli_calculator_answers_huge_values_in_seconds(args, code):
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "netstat", "rf", *args], capture_output=True, text=True, timeout=30)
+    assert time.perf_counter() - start < 30
+    assert proc.returncode == code, proc.stderr
+    if code:
+        _one_sentence(proc.stderr)
+    else:
+        assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, proc.stderr
 
 
 def test_cli_plot_growth(tmp_path):

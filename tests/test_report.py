@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from netstat.cli import app
-from netstat.report import build_report, load_benchmarks
+from netstat.report import build_report, figure_source, latency_figure, latency_source, load_benchmarks
 
 MODELS = "lenet5,resnet20_cifar,alexnet"  # alexnet: one of the RF-growth nets
 runner = CliRunner()
@@ -81,6 +81,22 @@ def test_latency_figure_when_benchmarks_exist(tmp_path):
     assert (tmp_path / "figures" / "latency_vs_madds.png").is_file()
     assert any("benchmarks_broken.json" in n for n in result.notes)
     assert not (tmp_path / "crosscheck.md").exists()
+
+
+def test_latency_figure_is_deterministic_and_names_its_data(tmp_path):
+    results = [{"model": m, "device": "cpu", "batch": 1, "dtype": "fp32", "madds": a, "latency_ms": {"median": t}} for m, a, t in (("a", 10**6, 0.5), ("b", 10**8, 3.0))]
+    assert latency_figure(results, tmp_path / "one.png") and latency_figure(results[::-1], tmp_path / "two.png")
+    assert (tmp_path / "one.png").read_bytes() == (tmp_path / "two.png").read_bytes()
+    assert figure_source(tmp_path / "one.png") == latency_source(results) != latency_source(results[:1])
+
+
+def test_committed_latency_figure_plots_the_committed_benchmarks():
+    reports = Path(__file__).resolve().parents[1] / "reports"
+    results, notes = load_benchmarks(reports)
+    assert results and not notes
+    assert figure_source(reports / "figures" / "latency_vs_madds.png") == latency_source(results), (
+        "reports/figures/latency_vs_madds.png is stale: regenerate it with `netstat report --out reports/`."
+    )
 
 
 def test_report_cli(tmp_path):

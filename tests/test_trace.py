@@ -213,3 +213,24 @@ def test_to_dict_schema():
     assert set(d["totals"]) >= {"params", "trainable_params", "buffers", "madds", "flops", "activation_bytes", "peak_activation_bytes", "memory_access_bytes"}
     assert {"name", "type", "depth", "output_shape", "params", "madds", "flops"} <= set(d["layers"][0])
     assert d["uncounted_ops"] == {}
+
+
+class _TwoRanges(torch.nn.Module):
+    """Two equal factory calls made for CPU: the second must be a CPU value too."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        a = int(torch.arange(4).sum())
+        b = int(torch.arange(4).sum())
+        return self.lin(x) * (a + b)
+
+
+def test_repeated_cpu_factory_call_is_not_memoised_as_meta():
+    import netstat
+
+    result = netstat.profile(_TwoRanges(), input_size=(1, 8))
+    assert result.device == "meta" and result.notes == []
+    assert result.totals["madds"] == 64

@@ -9,6 +9,8 @@ arithmetic here, and torch is imported only inside command bodies so that
 from __future__ import annotations
 
 import os
+import re
+import sys
 
 import typer
 from typer.core import TyperGroup
@@ -20,15 +22,37 @@ from netstat.render import FORMATS, stderr_console
 # Exceptions Typer itself handles (exit codes, usage errors). ClickException
 # lives in click or, in newer Typer, in its vendored copy: found via the MRO.
 _TYPER_OWN = (typer.Exit, typer.Abort) + tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+# Click's own usage errors (no such option or command, a missing argument, an
+# option value of the wrong type) and, among them, the one that only shows the
+# help of a command called without arguments.
+_CLICK_ERRORS = tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_NO_ARGS_HELP = tuple(
+    getattr(module, "NoArgsIsHelpError")
+    for module in {sys.modules.get(c.__module__) for c in _CLICK_ERRORS}
+    if module is not None and hasattr(module, "NoArgsIsHelpError")
+)
 
 
 class _Group(TyperGroup):
     """Turns a NetstatError (bad input, model that cannot run) into one
     sentence on stderr and its exit code, never a traceback."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        # Options of `netstat` itself are parsed here, before invoke.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _NO_ARGS_HELP:
+            raise
+        except _CLICK_ERRORS as err:
+            raise _click_error(err) from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except _NO_ARGS_HELP:
+            raise
+        except _CLICK_ERRORS as err:
+            raise _click_error(err) from None
         except NetstatError as err:
             report_error(err.message, err.hint)
             raise typer.Exit(err.exit_code) from None
@@ -44,13 +68,30 @@ class _Group(TyperGroup):
             raise typer.Exit(1) from None
 
 
+def _click_error(err) -> typer.Exit:
+    """Click's usage error as one line: 'Error: No such option: --x. Try ...'."""
+    message = _sentence(err.format_message())
+    ctx = getattr(err, "ctx", None)
+    hint = ""
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        hint = f"Try '{ctx.command_path} {ctx.help_option_names[0]}'."
+    report_error(message, hint)
+    return typer.Exit(getattr(err, "exit_code", 2))
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
 def report_error(message: str, hint: str = "") -> None:
+    """One line on stderr, never wrapped by Rich (a terminal may still fold it)."""
     from rich.markup import escape
 
-    text = f"[bold red]Error:[/] {escape(message)}"
+    text = f"[bold red]Error:[/] {escape(' '.join(str(message).split()))}"
     if hint:
-        text += f" {escape(hint)}"
-    stderr_console().print(text)
+        text += f" {escape(' '.join(str(hint).split()))}"
+    stderr_console().print(text, soft_wrap=True)
 
 
 app = typer.Typer(
@@ -71,8 +112,16 @@ def check_format(fmt: str) -> str:
 
 
 def parse_int_list(text: str, what: str, positive: bool = True) -> list[int]:
-    """'1,3,224,224' -> [1, 3, 224, 224], or a UsageError naming `what`."""
-    parts = [p.strip() for p in text.replace("x", ",").split(",") if p.strip()]
+    """'1,3,224,224' or '1x3x224x224' -> [1, 3, 224, 224], or a UsageError
+    naming `what`. A separator at either end is forgiven; an empty part
+    between two ('1,,224', '1,x,224') is not: it would drop a size silently."""
+    parts = [p.strip() for p in re.split(r"[,xX]", text)]
+    while parts and not parts[0]:
+        parts.pop(0)
+    while parts and not parts[-1]:
+        parts.pop()
+    if "" in parts:
+        raise UsageError(f"Malformed {what} '{text}': an empty size between two separators.", hint="Write sizes such as 1,3,224,224.")
     try:
         values = [int(p) for p in parts]
     except ValueError:
@@ -88,3 +137,36 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
     return tuple(parse_int_list(text, "--input"))
+
+
+def parse_inputs(texts: list[str] | None):
+    """Repeated --input SHAPE[:DTYPE] ('1,3,224,224', '1,128:int64') -> InputSpecs, or None."""
+    from netstat.spec import DTYPES, InputSpec
+
+    if not texts:
+        return None
+    inputs = []
+    for text in texts:
+        shape, _, dtype = text.partition(":")
+        dtype = dtype.strip().lower() or "float32"
+        if dtype not in DTYPES:
+            raise UsageError(f"Unknown dtype '{dtype}' in --input '{text}'.", hint=f"Use one of: {', '.join(sorted(set(DTYPES.values())))}.")
+        inputs.append(InputSpec(tuple(parse_int_list(shape, "--input")), DTYPES[dtype]))
+    return inputs
+
+
+def parse_model_kwargs(texts: list[str] | None) -> dict:
+    """Repeated --model-kwargs KEY=VALUE, each VALUE a Python literal (num_classes=10, image_size=384, act='relu')."""
+    import ast
+
+    kwargs = {}
+    for text in texts or ():
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"Malformed --model-kwargs '{text}': expected KEY=VALUE, e.g. num_classes=10.")
+        try:
+            kwargs[key] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise UsageError(f"Malformed --model-kwargs '{text}': {value.strip()!r} is not a Python literal.", hint=f"Quote a string: {key}='{value.strip()}'.") from None
+    return kwargs

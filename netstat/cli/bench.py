@@ -96,3 +96,19 @@ def bench(
             progress=callback,
         )
     render_bench(results, fmt)
+    _check_measured(results)
+
+
+def _check_measured(results) -> None:
+    """Exit 1 when no batch was measured (each ran out of memory); a note on
+    stderr when only some were."""
+    from netstat.errors import ModelRunError
+    from netstat.render import note
+
+    skipped = [r for r in results if r.status != "ok"]
+    if not skipped:
+        return
+    runs = ", ".join(f"{r.model} at batch {r.batch}" for r in skipped)
+    if len(skipped) == len(results):
+        raise ModelRunError(f"Nothing was measured: every run ran out of {skipped[0].device} memory ({runs}).")
+    note(f"Note: {len(skipped)} of {len(results)} runs ran out of memory and were skipped ({runs}).")

@@ -3,13 +3,29 @@ netstat.check / netstat.report, render."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import typer
 
 from netstat.cli._app import app, check_format, parse_input_shape
 from netstat.errors import UsageError
+
+
+# netstat.check's parameters, as this command's flags.
+FLAGS = {"models": "--models", "update": "--update"}
+
+
+@contextlib.contextmanager
+def _flag_names() -> Iterator[None]:
+    """Library errors that name a parameter (ArgumentError) name its flag instead."""
+    from netstat.check import ArgumentError
+
+    try:
+        yield
+    except ArgumentError as err:
+        raise err.renamed(FLAGS) from None
 
 
 def _progress(what: str):
@@ -36,7 +52,7 @@ def _progress(what: str):
 def check(
     baseline: Path = typer.Option(Path("reports/baseline.json"), "--baseline", help="The baseline JSON to compare with (or to write with --update)."),
     models: Optional[str] = typer.Option(
-        None, "--models", help="Comma-separated globs: 'resnet*', 'torchvision:vgg*', 'mypkg.models:*' (every public factory). Default: the baseline's own selection, else the whole zoo."
+        None, "--models", help="Comma-separated globs: 'resnet*', 'torchvision:vgg*', 'mypkg.models:*' (its nn.Module classes and functions annotated to return one). Default: the baseline's own selection (user modules must be given here), else the whole zoo."
     ),
     update: bool = typer.Option(False, "--update", help="Rewrite the baseline (atomically) and show what changed."),
     papers: bool = typer.Option(False, "--papers", help="Compare with each paper's published params and MAdds instead of the baseline."),
@@ -44,16 +60,21 @@ def check(
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | md"),
 ) -> None:
     """Pin every count: compare the models with a baseline exactly (exit 1 on drift), or with the papers."""
-    from netstat import check as checking
-    from netstat.render import emit, note
-    from netstat.render.check import check_tables, papers_tables
-
     fmt = check_format(fmt)
     if fmt == "csv":
         raise UsageError("check has no CSV output.", hint="Use --format table, json or md.")
     if papers and update:
         raise UsageError("--papers and --update cannot be combined.", hint="The papers' numbers are fixed; --update rewrites the baseline.")
     shape = parse_input_shape(input_size)
+    with _flag_names():
+        _run_check(baseline, models, update, papers, shape, fmt)
+
+
+def _run_check(baseline: Path, models: Optional[str], update: bool, papers: bool, shape: tuple[int, ...] | None, fmt: str) -> None:
+    from netstat import check as checking
+    from netstat.render import emit, note
+    from netstat.render.check import check_tables, papers_tables
+
     if papers:
         result = checking.papers(models, progress=_progress("Measuring"))
         emit(papers_tables(result, sources=fmt == "md"), result.to_dict(), fmt)
@@ -86,7 +107,8 @@ def report(
     from netstat.render import Column, Table, emit
 
     fmt = check_format(fmt)
-    result = reporting.build_report(out, models, crosscheck=crosscheck, progress=_progress("Reporting"))
+    with _flag_names():
+        result = reporting.build_report(out, models, crosscheck=crosscheck, progress=_progress("Reporting"))
     table = Table(title=f"Reports · {out}", columns=[Column("file", "left"), Column("contents", "left")])
     for path, what in result.files.items():
         table.add_row([str(path), what])

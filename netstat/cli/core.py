@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from netstat.cli._app import app, check_format, parse_input_shape
+from netstat.cli._app import app, check_format, parse_inputs, parse_model_kwargs
 from netstat.errors import UsageError
 from netstat.render import emit, note
 
@@ -44,7 +44,10 @@ def list_command(
 @app.command()
 def profile(
     model: str = typer.Argument(..., help="Zoo name or alias, torchvision:NAME, timm:NAME, package.module:factory or path/to/file.py:factory."),
-    input_shape: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape, e.g. 1,3,224,224 (default: the model's own)."),
+    input_shape: Optional[List[str]] = typer.Option(None, "--input", "-i", help="Input shape, e.g. 1,3,224,224 (default: the model's own); once per forward argument, with an optional dtype: 1,128:int64."),
+    model_kwargs: Optional[List[str]] = typer.Option(None, "--model-kwargs", help="KEY=VALUE for the model's builder (a Python literal), repeatable: --model-kwargs num_classes=10."),
+    proposals: Optional[int] = typer.Option(None, "--proposals", help="Detectors: proposals for the box head (default: the model's own maximum)."),
+    detections: Optional[int] = typer.Option(None, "--detections", help="Detectors: detections for the mask / keypoint heads (default: the model's own maximum)."),
     depth: int = typer.Option(3, "--depth", "-d", help="Module tree depth shown by --by layer."),
     by: str = typer.Option("layer", "--by", help="layer (module tree), type (module / op type) or stage (output resolution)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
@@ -61,8 +64,8 @@ def profile(
         raise UsageError(f"Unknown --by '{by}'.", hint=f"Use one of: {', '.join(BY)}.")
     if depth < 0:
         raise UsageError(f"--depth must be 0 or more, not {depth}.")
-    shape = parse_input_shape(input_shape)
-    result = run_profile(model, input_size=shape, device=_check_device(device))
+    shape = parse_inputs(input_shape)
+    result = run_profile(model, input_size=shape, device=_check_device(device), model_kwargs=parse_model_kwargs(model_kwargs), proposals=proposals, detections=detections)
     for line in result.notes:
         note(f"[yellow]Note:[/] {line}")
     data = result.to_dict()
@@ -76,9 +79,10 @@ def profile(
     tables = profile_tables(result, by=by, depth=depth, rf_cells=rf_cells)
     if crosscheck:
         from netstat.crosscheck import crosscheck as run_crosscheck
+        from netstat.spec import resolve
         from netstat.render.check import crosscheck_tables
 
-        cross = run_crosscheck(model, input_size=shape)
+        cross = run_crosscheck(resolve(model, shape, parse_model_kwargs(model_kwargs)))
         tables += crosscheck_tables(cross)
         data["crosscheck"] = cross.to_dict()
     emit(tables, data, fmt)
@@ -87,7 +91,8 @@ def profile(
 @app.command()
 def compare(
     models: List[str] = typer.Argument(..., help="Two or more models."),
-    input_shape: Optional[str] = typer.Option(None, "--input", "-i", help="One input shape for all (default: each model's own)."),
+    input_shape: Optional[List[str]] = typer.Option(None, "--input", "-i", help="One input for all (default: each model's own); once per forward argument, e.g. 1,128:int64."),
+    model_kwargs: Optional[List[str]] = typer.Option(None, "--model-kwargs", help="KEY=VALUE for every model's builder (a Python literal), repeatable."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
     device: str = typer.Option("meta", "--device", help="meta, cpu or cuda (for the trace)."),
     bench: bool = typer.Option(False, "--bench", help="Also measure latency on this CPU (batch 1)."),
@@ -98,8 +103,12 @@ def compare(
     from netstat.render.profile import compare_table
 
     fmt = check_format(fmt)
-    shape = parse_input_shape(input_shape)
-    profiles = [run_profile(m, input_size=shape, device=_check_device(device)) for m in models]
+    if len(models) < 2:
+        raise UsageError(f"compare needs two or more models, not {len(models)}.", hint=f"For example: netstat compare {models[0] if models else 'vgg16'} mobilenet_v1.")
+    shape = parse_inputs(input_shape)
+    device = _check_device(device)
+    kwargs = parse_model_kwargs(model_kwargs)
+    profiles = [run_profile(m, input_size=shape, device=device, model_kwargs=kwargs) for m in models]
     for p in profiles:
         for line in p.notes:
             note(f"[yellow]Note ({p.model}):[/] {line}")
@@ -123,10 +132,11 @@ def compare(
     tables.append(compare_table(profiles, extra))
     if crosscheck:
         from netstat.crosscheck import crosscheck as run_crosscheck
+        from netstat.spec import resolve
         from netstat.render.check import crosscheck_tables
 
         for m, entry in zip(models, data["models"]):
-            cross = run_crosscheck(m, input_size=shape)
+            cross = run_crosscheck(resolve(m, shape, kwargs))
             tables += crosscheck_tables(cross)
             entry["crosscheck"] = cross.to_dict()
     emit(tables, data, fmt)
@@ -168,9 +178,10 @@ def calc_conv(
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Standard vs grouped vs depthwise-separable conv: params and MAdds, with the arithmetic."""
-    from netstat.calc import conv
+    from netstat.calc import conv, validate
     from netstat.render.profile import calc_table
 
     fmt = check_format(fmt)
+    validate(cin, cout, kernel, groups, size, stride, names={k: f"--{k}" for k in ("cin", "cout", "kernel", "groups", "size", "stride")})
     result = conv(cin, cout, kernel, groups=groups, bias=bias, size=size, stride=stride, separable=separable)
     emit([calc_table(result)], result.to_dict(), fmt)

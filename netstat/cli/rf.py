@@ -82,8 +82,41 @@ def _calculator(kernel, layers, stride, dilation, channels, bias, fmt) -> None:
     strides = parse_int_list(stride, "--stride")
     if layers is None:
         layers = max(len(rates), len(strides), 1) if (len(rates) > 1 or len(strides) > 1) else 3
+    _check_calculator(layers, strides, rates, channels)
     result = stack(k[0] if len(k) == 1 else tuple(k), layers, stride=strides, dilation=rates, channels=channels, bias=bias)
-    emit([stack_table(result)], result.to_dict(), fmt)
+    emit([_shortened(stack_table(result), result.dilations, fmt)], result.to_dict(), fmt)
+
+
+TABLE_ROWS = 200  # a longer stack shows its first and last 100 layers in the table format
+
+
+def _shortened(table, rates: list[int], fmt: str):
+    """Rich takes many seconds to lay out thousands of rows: in the table
+    format a long stack keeps its first and last layers (and rates), and says so."""
+    from netstat.receptive import rates_text
+
+    n, half = len(table.rows), TABLE_ROWS // 2
+    if fmt != "table" or n <= TABLE_ROWS:
+        return table
+    table.title = table.title.replace(",".join(map(str, rates)), rates_text(rates))
+    table.rows = table.rows[:half] + [["..."] * len(table.columns)] + table.rows[-half:]
+    table.raw_rows, table.section_ends = None, {half - 1, half}
+    table.footer.insert(0, f"Layers {half + 1} to {n - half} are left out of this table; --format json, csv or md lists all {n:,}.")
+    return table
+
+
+def _check_calculator(layers: int, strides: list[int], rates: list[int], channels: int | None) -> None:
+    """The calculator's counts, checked here so that the errors name the flags
+    (the library checks them again and names its parameters)."""
+    from netstat.receptive import MAX_CHANNELS, MAX_LAYERS
+
+    if not 1 <= layers <= MAX_LAYERS:
+        raise UsageError(f"--layers must be between 1 and {MAX_LAYERS:,}, not {layers}.")
+    for flag, values in (("--stride", strides), ("--dilation", rates)):
+        if len(values) not in (1, layers):
+            raise UsageError(f"{flag} lists {len(values)} values for {layers} layers; give one value or one per layer.")
+    if channels is not None and not 1 <= channels <= MAX_CHANNELS:
+        raise UsageError(f"--channels must be between 1 and 10^12, not {channels}.")
 
 
 def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) -> None:

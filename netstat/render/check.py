@@ -176,7 +176,7 @@ def papers_tables(result, sources: bool = False) -> list[Table]:
         table.footer.append(f"No published params / MAdds: {', '.join(result.without_numbers)}.")
     tables = [table]
     if sources:
-        detail = Table(title="Sources and notes", columns=[Column("model", "left"), Column("source", "left"), Column("tolerance", "left"), Column("note", "left")])
+        detail = Table(title="Sources and notes", columns=[Column("model", "left"), Column("source", "left", wrap=True), Column("tolerance", "left"), Column("note", "left", wrap=True)])
         for model, rows in by_model.items():
             first = next(iter(rows.values()))
             tol = ", ".join(f"{'MAdds' if q == 'madds' else q} ±{r.rtol * 100:g}%" for q, r in rows.items())
@@ -207,7 +207,7 @@ def crosscheck_tables(result, exact: bool = False) -> list[Table]:
 
     totals = Table(
         title=f"Cross-check · {result.model} · {shape_str(result.input_shape)}",
-        columns=[Column("tool", "left"), Column("total"), Column("exact"), Column("params"), Column("status", "left")],
+        columns=[Column("tool", "left"), Column("total"), Column("exact"), Column("params"), Column("status", "left", wrap=True)],
     )
     totals.add_row(["netstat MAdds", human(result.madds), grouped(result.madds), grouped(result.params), "ok"], raw=["netstat_madds", result.madds, result.madds, result.params, "ok"])
     totals.add_row(["netstat FLOPs", human(result.flops), grouped(result.flops), grouped(result.params), "ok"], raw=["netstat_flops", result.flops, result.flops, result.params, "ok"], end_section=True)
@@ -227,7 +227,7 @@ def crosscheck_tables(result, exact: bool = False) -> list[Table]:
 
     reasons = Table(
         title="Why they differ (netstat FLOPs − the tool's count, by op class)",
-        columns=[Column("op class", "left"), Column("tool", "left"), Column("difference"), Column("why", "left")],
+        columns=[Column("op class", "left"), Column("tool", "left"), Column("difference"), Column("why", "left", wrap=True)],
     )
     for peer in result.peers:
         if not peer.ok:
@@ -311,7 +311,7 @@ def crosscheck_legend_table() -> Table:
     """Why each peer differs from netstat, per op class."""
     from netstat.crosscheck import OP_CLASSES, PEERS, rule_text
 
-    table = Table(title="Why the tools differ", columns=[Column("op class", "left")] + [Column(p, "left") for p in PEERS])
+    table = Table(title="Why the tools differ", columns=[Column("op class", "left")] + [Column(p, "left", wrap=True) for p in PEERS])
     for key, label in OP_CLASSES.items():
         if key in ("other",):
             continue
@@ -374,7 +374,7 @@ def zoo_table(rows: Sequence[dict[str, Any]]) -> Table:
 
 def _errors_table(errors: dict[str, str]) -> Table:
     """The models that could not be measured, and why."""
-    table = Table(title="Could not be measured", columns=[Column("model", "left"), Column("error", "left")])
+    table = Table(title="Could not be measured", columns=[Column("model", "left"), Column("error", "left", wrap=True)])
     for name, message in sorted(errors.items()):
         table.add_row([name, message])
     return table

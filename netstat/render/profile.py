@@ -91,7 +91,26 @@ def profile_tables(profile, by: str = "layer", depth: int = 3, rf_cells: dict[in
                 raw.append(rf_cells.get(i, ""))
             t.add_row(cells, raw=raw)
     t.footer = totals_footer(profile)
-    return [t]
+    return [t] + ([detector_table(profile)] if profile.detector is not None else [])
+
+
+def detector_table(profile) -> Table:
+    """A detector's cost as fixed part + per proposal + per detection."""
+    d = profile.detector
+    t = Table(f"{profile.model} — detector cost", [Column("Part", "left"), Column("Boxes"), Column("MAdds each"), Column("MAdds"), Column("FLOPs")])
+    parts = (
+        ("fixed: transform, backbone, neck, RPN / dense head", None, None, d.fixed_madds, d.fixed_flops),
+        ("box head, per proposal", d.proposals, d.per_proposal_madds, *_times(d.proposals, d.per_proposal_madds, d.per_proposal_flops)),
+        ("mask / keypoint head, per detection", d.detections, d.per_detection_madds, *_times(d.detections, d.per_detection_madds, d.per_detection_flops)),
+    )
+    for name, boxes, each, madds, flops in parts:
+        t.add_row([name, "-" if boxes is None else f"{boxes:,}", human(each), human(madds), human(flops)], raw=[name, boxes, each, madds, flops])
+    t.footer = ["Box counts are the model's own maxima unless --proposals / --detections say otherwise; score filtering and NMS are not run (their cost depends on values)."]
+    return t
+
+
+def _times(n: int, madds: int | None, flops: int | None) -> tuple[int, int]:
+    return (n * madds if madds else 0, n * flops if flops else 0)
 
 
 def compare_table(profiles: list, extra: dict[str, dict[str, str]] | None = None) -> Table:
@@ -99,7 +118,7 @@ def compare_table(profiles: list, extra: dict[str, dict[str, str]] | None = None
     by column name, then by model name."""
     extra = extra or {}
     columns = [Column("Model", "left"), Column("Input", "left"), Column("Params"), Column("MAdds"), Column("FLOPs"), Column("Peak act."), Column("Mem. access"), Column("FLOP/B")]
-    columns += [Column(name) for name in extra]
+    columns += [Column(name, priority=1) for name in extra]  # kept longer than FLOP/B, memory
     t = Table("Comparison", columns)
     for p in profiles:
         tot = p.totals
@@ -144,7 +163,7 @@ def list_table(entries: list[dict[str, Any]]) -> Table:
     for e in entries:
         t.add_row(
             [e["name"], e["family"], e["task"], str(e["year"]), shape_str(e["input_shape"]), human(e.get("params")), human(e.get("madds"))],
-            raw=[e["name"], e["family"], e["task"], e["year"], shape_str(e["input_shape"]), e.get("params"), e.get("madds"), e.get("paper", "")],
+            raw=[e["name"], e["family"], e["task"], e["year"], shape_str(e["input_shape"]), e.get("params"), e.get("madds")],
         )
     return t
 

@@ -50,17 +50,17 @@ def _rf_cells(st) -> tuple[str, str, str, str, str]:
 
 
 def _raw(st) -> list[Any]:
+    """RF, stride, centre, effective padding for CSV, axes joined by '|'
+    (global: in the RF; misaligned: in the Note)."""
     from netstat.receptive import number
 
     if st is None:
-        return [None] * 6
+        return [None] * 4
     return [
         "|".join("global" if a.whole else str(number(a.size)) for a in st.axes),
         "|".join(str(number(a.jump)) for a in st.axes),
         "|".join(str(number(a.center)) for a in st.axes),
         "|".join(str(number(a.padding)) for a in st.axes),
-        st.is_global,
-        st.aligned,
     ]
 
 
@@ -93,7 +93,7 @@ def rf_table(result, depth: int | None = None) -> Table:
             Column("Stride"),
             Column("Centre"),
             Column("Eff. pad"),
-            Column("Note", "left"),
+            Column("Note", "left", wrap=True),
         ],
     )
     rows = [(_label(layer, depth), layer) for _, layer in _selected(result.layers, depth)]
@@ -111,6 +111,7 @@ def rf_table(result, depth: int | None = None) -> Table:
     if not any(row[-1] for row in t.rows):  # no flags anywhere: drop the Note column
         t.columns.pop()
         t.rows = [row[:-1] for row in t.rows]
+        t.raw_rows = [row[:-1] for row in t.raw_rows]
     t.footer = rf_footer(result)
     return t
 

@@ -171,8 +171,14 @@ def get_model(name: str, device: Any = None, **kwargs: Any):
     import torch
 
     spec = get_spec(name)
-    with torch.device(device or "cpu"):
-        model = spec.builder(**kwargs)
+    try:
+        target = torch.device(device or "cpu")
+    except (RuntimeError, TypeError):
+        raise UsageError(f"Unknown device {device!r}.", hint="Use cpu, meta or cuda.") from None
+    from netstat.spec import call_builder
+
+    with target:
+        model = call_builder(spec.builder, kwargs, spec.name)
     return model.eval()
 
 

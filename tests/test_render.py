@@ -1,0 +1,138 @@
+"""Issue 11, items 5 and 6: table widths and CSV shape, through the CLI.
+
+Widths: names are never cut, at COLUMNS=80 / 120 and in a pipe (stdout not a
+terminal, COLUMNS unset: the natural width); numeric columns are dropped
+first, with a footer line. CSV: every row has the header's length.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from netstat.cli import app
+from netstat.render import Column, Table, emit, to_csv
+
+RESNET50_TYPES = ["Conv2d", "Linear", "BatchNorm2d", "ReLU", "add (functional)", "MaxPool2d", "AdaptiveAvgPool2d", "view (functional)"]
+COMPARED = ["vgg16", "mobilenet_v1", "resnet50"]
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(runner, args, columns: str | None):
+    """The CLI in-process; `columns` None: no COLUMNS, stdout not a terminal (a pipe)."""
+    result = runner.invoke(app, args, env={"COLUMNS": columns})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def piped(*args: str) -> str:
+    """`python -m netstat ARGS | ...` as a user runs it: COLUMNS unset."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run([sys.executable, "-m", "netstat", *args], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_list_piped_keeps_every_name():
+    out = piped("list")
+    assert any(line.split()[:1] == ["efficientnet_b3"] for line in out.splitlines()), out
+    assert "…" not in out
+    assert "Not shown" not in out  # no limit in a pipe: every column is there
+    assert "MAdds" in out and "Params" in out
+
+
+@pytest.mark.parametrize("columns", ["80", None])
+def test_profile_by_type_shows_every_type(runner, columns):
+    out = invoke(runner, ["profile", "resnet50", "--by", "type"], columns)
+    names = {line.split("  ")[1].strip() for line in out.splitlines() if line.startswith("  ") and len(line.split("  ")) > 1}
+    assert set(RESNET50_TYPES) <= names, out
+    assert "…" not in out
+    if columns:
+        assert all(len(line) <= 80 for line in out.splitlines() if "━" in line), out
+        assert "Not shown at 80 columns:" in out
+    else:
+        assert "Mem. access" in out.splitlines()[2] and "Not shown" not in out
+
+
+@pytest.mark.parametrize("columns", ["120", "80"])
+def test_compare_shows_full_model_names(runner, columns):
+    out = invoke(runner, ["compare", *COMPARED], columns)
+    rows = [line.split()[0] for line in out.splitlines() if "x224x224" in line]
+    assert rows == COMPARED, out
+    assert "…" not in out
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= int(columns)
+
+
+def test_wide_terminal_drops_nothing(runner):
+    out = invoke(runner, ["compare", *COMPARED], "200")
+    header = out.splitlines()[2].split()
+    assert header[:3] == ["Model", "Input", "Params"] and "FLOP/B" in header and "Final" in header
+    assert "Not shown" not in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["profile", "resnet18"],
+        ["profile", "resnet18", "--by", "type"],
+        ["compare", "vgg16", "mobilenet_v1"],
+        ["rf", "lenet5"],
+        ["rf", "--kernel", "3", "--layers", "3"],
+        ["calc", "conv", "--cin", "8", "--cout", "16", "--kernel", "3"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_csv_rows_match_header(runner, args):
+    rows = list(csv.reader(io.StringIO(invoke(runner, [*args, "--format", "csv"], "80"))))
+    assert len(rows) >= 2, rows
+    assert {len(row) for row in rows} == {len(rows[0])}, rows[:3]
+
+
+def test_to_csv_rejects_a_ragged_row():
+    t = Table("t", [Column("a", "left"), Column("b")])
+    t.add_row(["x", "1"], raw=["x", 1, "extra"])
+    with pytest.raises(ValueError, match="3 fields, the header 2"):
+        to_csv(t)
+
+
+def _table() -> Table:
+    t = Table("t", [Column("Name", "left"), Column("Big"), Column("Small", priority=1), Column("Note", "left", wrap=True)])
+    t.add_row(["a_rather_long_model_name_here", "123,456,789", "1.5", "a note that may wrap between its words"])
+    return t
+
+
+def _emit_table(columns: str | None, monkeypatch, capsys) -> str:
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    emit([_table()], {}, "table")
+    return capsys.readouterr().out
+
+
+def test_fit_drops_lowest_priority_numbers_and_wraps_prose(monkeypatch, capsys):
+    out = _emit_table("60", monkeypatch, capsys)
+    assert "a_rather_long_model_name_here" in out and "1.5" in out and "123,456,789" not in out
+    assert "Not shown at 60 columns: Big;" in out
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 60
+
+
+def test_names_wider_than_the_limit_print_whole(monkeypatch, capsys):
+    out = _emit_table("20", monkeypatch, capsys)
+    assert "a_rather_long_model_name_here" in out and "123,456,789" in out and "Not shown" not in out
+
+
+def test_pipe_prints_natural_width(monkeypatch, capsys):
+    out = _emit_table(None, monkeypatch, capsys)
+    assert "a note that may wrap between its words" in out and "123,456,789" in out
