@@ -37,7 +37,6 @@ Nothing here prints: progress goes through the optional ``progress`` callback.
 
 from __future__ import annotations
 
-import copy
 import gc
 import math
 import os
@@ -779,33 +778,19 @@ def _costs(source, shape: tuple[int, ...], dtype: str, amp: bool) -> tuple[dict[
     return {"madds": totals.get("madds"), "flops": totals.get("flops"), "memory_access_bytes": mac}, None
 
 
-def _ready_as_is(module, device: str, dtype: str, amp: bool, channels_last: bool, compile_mode: str | None) -> bool:
-    """True when a user's module can be timed without changing anything: in
-    eval mode, every tensor already on `device`, no cast, layout or compile."""
-    import torch
-
-    if module.training or (dtype != "fp32" and not amp) or channels_last or compile_mode is not None:
-        return False
-    target = torch.device(device)
-    if target.type == "cuda" and target.index is None:
-        target = torch.device("cuda", torch.cuda.current_device())
-    tensors = list(module.parameters()) + list(module.buffers())
-    return all(t.device == target for t in tensors) and not any(m.training for m in module.modules())
-
-
 def _prepare(source, device: str, dtype: str, amp: bool, channels_last: bool, compile_mode: str | None):
     """The model to time: built on `device`, cast, laid out, in eval mode,
-    compiled when asked. A user's module is used as it is when nothing needs
-    changing, else deep-copied first: it is never modified."""
+    compiled when asked. A user's module is never run: a working copy of it
+    is timed (its forward may update buffers or caches)."""
     import torch
 
-    if not source.owned and _ready_as_is(source.module, device, dtype, amp, channels_last, compile_mode):
-        return source.module
+    from netstat.trace import working_copy
+
     try:
         if source.owned:
             model = source.build(device)
         else:
-            model = copy.deepcopy(source.module)
+            model = working_copy(source.module, device)
     except NetstatError:
         raise
     except Exception as err:  # noqa: BLE001
@@ -834,7 +819,7 @@ def _validate(device, batches, threads, dtype, amp, mode, compile_mode) -> None:
     if compile_mode is not None and compile_mode not in COMPILE_MODES:
         raise UsageError(f"Unknown compile mode '{compile_mode}'.", hint=f"Use one of: {', '.join(COMPILE_MODES)}.")
     if threads is not None and threads < 1:
-        raise UsageError(f"--threads must be a positive integer, not {threads}.")
+        raise UsageError(f"threads must be a positive integer, not {threads}.")
     if batches is not None:
         if not batches or any(int(b) != b or b < 1 for b in batches):
             raise UsageError(f"Every batch size must be a positive integer, not {list(batches)}.")

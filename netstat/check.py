@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
 from netstat.atomic import atomic_write, file_lock
-from netstat.errors import NetstatError, UsageError
+from netstat.errors import ArgumentError, NetstatError, UsageError
 
 SCHEMA_VERSION = 1
 DEFAULT_BASELINE = Path("reports") / "baseline.json"
@@ -83,28 +83,6 @@ QUANTITIES: dict[str, str] = {
 ProgressFn = Callable[[int, int, str], None]  # (index, total, model name)
 
 # How sentences name the parameters; the CLI passes its flags instead.
-ARGUMENT_NAMES = {"models": "the models argument", "update": "netstat.check.update()"}
-
-
-class ArgumentError(UsageError):
-    """A UsageError that names parameters: its texts are templates with
-    ``{models}``-style fields, filled from ARGUMENT_NAMES, or by `renamed`
-    from a front end's own names; `values` fill the other fields."""
-
-    def __init__(self, message: str, hint: str = "", **values: Any) -> None:
-        self.templates, self.values = (message, hint), values
-        super().__init__(*self._fill(ARGUMENT_NAMES))
-
-    def _fill(self, names: dict[str, str]) -> tuple[str, str]:
-        fields = {**ARGUMENT_NAMES, **names, **self.values}
-        message, hint = (t.format(**fields) for t in self.templates)
-        return message, hint
-
-    def renamed(self, names: dict[str, str]) -> UsageError:
-        """The same error, naming the parameters as `names` says (flags)."""
-        return UsageError(*self._fill(names))
-
-
 # ---------------------------------------------------------------------------
 # Selection.
 # ---------------------------------------------------------------------------

@@ -32,3 +32,31 @@ class ModelRunError(NetstatError):
     """The model could not run on the given input (names the layer)."""
 
     exit_code = 1
+
+
+# How the library names its callers' arguments in messages; the CLI renames
+# them to its flags (netstat.cli._app.FLAGS).
+PARAMETERS = {
+    "models": "the models argument",
+    "update": "netstat.check.update()",
+    "input_size": "input_size (a shape, or a list of shapes: one per forward argument)",
+}
+
+
+class ArgumentError(UsageError):
+    """A UsageError that names the caller's arguments: its texts are templates
+    with `{models}`-style fields, filled from PARAMETERS, or by `renamed` from
+    a front end's own names; `values` fill the other fields."""
+
+    def __init__(self, message: str, hint: str = "", **values) -> None:
+        self.templates, self.values = (message, hint), values
+        super().__init__(*self._fill({}))
+
+    def _fill(self, names: dict[str, str]) -> tuple[str, str]:
+        fields = {**PARAMETERS, **names, **self.values}
+        message, hint = (t.format(**fields) for t in self.templates)
+        return message, hint
+
+    def renamed(self, names: dict[str, str]) -> UsageError:
+        """The same error, naming the arguments as `names` says (flags)."""
+        return UsageError(*self._fill(names))

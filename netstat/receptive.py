@@ -1565,7 +1565,8 @@ class StackResult:
 
 
 MAX_LAYERS = 10_000
-MAX_SIZE = 10**100  # the largest RF or stride (input positions per axis) the calculator reports
+_MAX_DIGITS = 2000
+MAX_SIZE = 10**_MAX_DIGITS  # the largest RF or stride per axis the calculator reports (a one-kernel RF² must print: Python prints ints up to 4,300 digits)
 MAX_CHANNELS = 10**12
 GRID_BITS = 1 << 24  # the widest set of positions with holes that the gridding count keeps
 GRID_WORK = 1 << 30  # bit operations the gridding count may spend on such sets in all (well under a second)
@@ -1665,7 +1666,7 @@ def _stack_args(kernel, layers, stride, dilation, channels) -> tuple[tuple, list
         rf += d * (max(kernel) - 1) * jump
         jump *= s
         if rf > MAX_SIZE or jump > MAX_SIZE:
-            raise UsageError(f"At layer {i} the receptive field or stride of this stack passes 10^100 input positions, more than this calculator handles.")
+            raise UsageError(f"At layer {i} the receptive field or stride of this stack passes 10^{_MAX_DIGITS} input positions, more than this calculator handles.")
     return kernel, strides, dilations
 
 

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 
 from netstat.atomic import atomic_write, write_text
 from netstat.check import QUANTITIES, ProgressFn, measure, paper_rows, parse_patterns, select, versions, write_json
-from netstat.errors import NetstatError
+from netstat.errors import NetstatError, UsageError
 
 SCHEMA_VERSION = 1
 CLASSIC_RF_NETS = ("alexnet", "vgg16", "googlenet", "resnet50", "inception_v3", "mobilenet_v2")
@@ -365,6 +365,8 @@ def latency_figure(results: Sequence[dict[str, Any]], path: Path) -> bool:
 def build_report(out: str | Path = "reports", models: str | Sequence[str] | None = None, crosscheck: bool = True, progress: ProgressFn | None = None) -> ReportResult:
     """Regenerate zoo.md, zoo.json, crosscheck.md and the figures under `out`."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"The report directory '{out}' is a file.", hint="Name a directory (it is created when missing).")
     result = ReportResult(out)
     selection = select(parse_patterns(models))
     steps = len(selection) * (2 if crosscheck else 1)

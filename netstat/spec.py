@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import numbers
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +155,7 @@ def as_inputs(input_size: Any) -> list[InputSpec]:
     if isinstance(input_size, InputSpec):
         return [input_size]
     items = list(input_size) if isinstance(input_size, (list, tuple)) else None
-    if items and all(isinstance(d, int) and not isinstance(d, bool) for d in items):
+    if items and all(isinstance(d, (numbers.Number, str)) for d in items):  # one shape, not a list of them
         items = [tuple(items)]
     if not items:
         raise UsageError(f"An input size must be a shape such as (1, 3, 224, 224) or a list of them, not {input_size!r}.")
@@ -166,10 +167,8 @@ def _as_input(item: Any) -> InputSpec:
         shape, dtype = item.shape, item.dtype
     else:
         shape, dtype = item, "float32"
-    try:
-        dims = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
-        raise UsageError(f"An input shape must be a sequence of positive integers such as (1, 3, 224, 224), not {item!r}.") from None
+    whole = isinstance(shape, (list, tuple)) and all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape)
+    dims = tuple(int(d) for d in shape) if whole else ()
     if not dims or any(d <= 0 for d in dims):
         raise UsageError(f"An input shape must be a sequence of positive integers such as (1, 3, 224, 224), not {item!r}.")
     if dtype not in DTYPES:

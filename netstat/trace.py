@@ -30,7 +30,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
-from netstat.errors import ModelRunError, UsageError
+from netstat.errors import ArgumentError, ModelRunError, UsageError
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,16 @@ class _Recorder(TorchDispatchMode):
         return out
 
     def _describe(self, x: Any) -> Any:
-        return self.ref(x) if isinstance(x, torch.Tensor) else x
+        """A tensor by its TensorRef; a quantized module's packed weight (a
+        TorchBind ScriptObject) by its unpacked shape (netstat.quantized);
+        anything else as is."""
+        if isinstance(x, torch.Tensor):
+            return self.ref(x)
+        if isinstance(x, torch.ScriptObject):
+            from netstat.quantized import describe_packed
+
+            return describe_packed(x)
+        return x
 
 
 def _flat(tree: Any, out: list) -> list:
@@ -458,7 +467,7 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
     user's instance (which is never run)."""
     inputs = source.inputs
     if not inputs:
-        raise UsageError(f"'{source.name}' has no default input size.", hint="Give one: input_size=(1, 3, 224, 224), or the factory's input_shape attribute.")
+        raise ArgumentError("'{model}' has no default input size.", hint="Give it with {input_size}, or as the factory's input_shape attribute.", model=source.name)
     _check_device(device)
     model = _model_on(source, device)
     _check_arity(model, inputs, source.name)
@@ -480,7 +489,7 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
             failure = meta_failure if _out_of_memory(cpu_failure.err) else cpu_failure  # the meta error says why
             raise ModelRunError(failure.describe(source.name, inputs)) from None
         trace.notes.append(
-            f"The forward pass cannot run on the meta device ({_first_line(meta_failure.err)[:160]}); it was traced on CPU "
+            f"The forward pass cannot run on the meta device ({_first_line(meta_failure.err).rstrip('.')}); it was traced on CPU "
             "with real tensors instead, on an all-zeros input, so a branch that depends on the values always takes the same way."
         )
         return trace, cpu_model
@@ -510,9 +519,10 @@ def _check_arity(model: torch.nn.Module, inputs: list, name: str) -> None:
     required = [p.name for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
     if len(required) > len(inputs):
         given = f"{len(inputs)} {'was' if len(inputs) == 1 else 'were'} given"
-        raise UsageError(
-            f"{name}'s forward takes {len(required)} inputs ({', '.join(required)}), but {given}.",
-            hint="Give one input shape per argument: input_size=[shape, ...] in Python, --input once for each on the command line.",
+        raise ArgumentError(
+            "{model}'s forward takes {n} inputs ({names}), but {given}.",
+            hint="Give them with {input_size}.",
+            model=name, n=len(required), names=", ".join(required), given=given,
         )
 
 

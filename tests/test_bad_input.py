@@ -319,7 +319,7 @@ def test_cli_bad_input(runner, files, request, args, code, fragment):
 
 PROCESS_CASES = [
     # Could hang or exhaust memory: giant shapes on meta, huge calculator stacks.
-    cli(["profile", "lenet5", "--input", "1,3,100000000,100000000"], 1, "channels", id="proc-giant-input-wrong-channels"),
+    cli(["profile", "lenet5", "--input", "1,3,100000000,100000000"], 1, "channel", id="proc-giant-input-wrong-channels"),
     cli(["profile", "lenet5", "--input", "1,1,100000000,100000000"], 1, "cannot run", id="proc-giant-input"),
     cli(["rf", "--kernel", "4000000", "--layers", "1"], (0, 2), "kernel", id="proc-rf-giant-kernel"),
     cli(["rf", "--layers", "520", "--stride", "2"], (0, 2), "stride", id="proc-rf-520-strided-layers"),

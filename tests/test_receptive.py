@@ -162,9 +162,15 @@ def test_stack_big_integers_are_exact():
     assert last.single_c2 == (2**331 - 1) ** 2 and last.used == last.span == (2**331 - 1,) * 2
 
 
-@pytest.mark.parametrize("kwargs", [dict(layers=520, stride=2), dict(layers=200, stride=1_000_000), dict(layers=1, dilation=10**100)])
+def test_stack_520_stride_2_layers_is_exact():
+    """The case that overflowed a float: 2^521 - 1 positions, and the one-kernel ratio still prints."""
+    last = stack(3, 520, stride=2).layers[-1]
+    assert last.rf == (2**521 - 1,) * 2 and last.params_c2 == 520 * 9
+
+
+@pytest.mark.parametrize("kwargs", [dict(layers=10_000, stride=2), dict(layers=400, stride=1_000_000), dict(layers=1, dilation=10**2000)])
 def test_stack_refuses_sizes_past_the_limit(kwargs):
-    with pytest.raises(UsageError, match="passes 10\\^100"):
+    with pytest.raises(UsageError, match="passes 10\\^2000"):
         stack(3, **kwargs)
 
 
@@ -473,21 +479,29 @@ def _one_sentence(stderr: str) -> str:
     return text
 
 
-def test_cli_calculator_refuses_520_stride_2_layers():
+def test_cli_calculator_answers_520_stride_2_layers():
     out = runner.invoke(app, ["rf", "--layers", "520", "--stride", "2"])
+    assert out.exit_code == 0, out.output
+    assert "520 layers see 6.86e156x6.86e156 with 4680C² weights" in " ".join(out.stdout.split())
+
+
+def test_cli_calculator_refuses_sizes_past_the_limit():
+    out = runner.invoke(app, ["rf", "--layers", "10000", "--stride", "2"])
     assert out.exit_code == 2, out.output
-    assert "10^100" in _one_sentence(out.stderr)
+    assert "10^2000" in _one_sentence(out.stderr)
 
 
 @pytest.mark.parametrize(
     "args, code",
     [
-        (["--layers", "520", "--stride", "2"], 2),
+        (["--layers", "520", "--stride", "2"], 0),
+        (["--layers", "10000", "--stride", "2"], 2),
         (["--kernel", "4000000", "--layers", "1"], 0),
         (["--kernel", "100000", "--layers", "10000"], 0),
         (["--dilation", "1000000"], 0),
         (["--kernel", "3", "--layers", "10000", "--dilation", "2"], 0),
-        (["--stride", "1000000", "--layers", "200"], 2),
+        (["--stride", "1000000", "--layers", "200"], 0),
+        (["--stride", "1000000", "--layers", "400"], 2),
         (["--channels", str(10**12)], 0),
         (["--channels", str(10**12 + 1)], 2),
         (["--kernel", "1", "--stride", "1000000", "--layers", "10000", "--format", "json"], 2),

@@ -209,7 +209,7 @@ def test_stages_cover_every_op():
 
 def test_to_dict_schema():
     d = profile("mobilenet_v1").to_dict()
-    assert d["schema_version"] == "1.0"
+    assert d["schema_version"] == "1.1"
     assert set(d["totals"]) >= {"params", "trainable_params", "buffers", "madds", "flops", "activation_bytes", "peak_activation_bytes", "memory_access_bytes"}
     assert {"name", "type", "depth", "output_shape", "params", "madds", "flops"} <= set(d["layers"][0])
     assert d["uncounted_ops"] == {}

@@ -15,7 +15,7 @@ import sys
 import typer
 from typer.core import TyperGroup
 
-from netstat.errors import NetstatError, UsageError
+from netstat.errors import ArgumentError, NetstatError, UsageError
 from netstat.render import FORMATS, stderr_console
 
 
@@ -31,6 +31,10 @@ _NO_ARGS_HELP = tuple(
     for module in {sys.modules.get(c.__module__) for c in _CLICK_ERRORS}
     if module is not None and hasattr(module, "NoArgsIsHelpError")
 )
+
+
+# The library's argument names (netstat.errors.PARAMETERS) as this CLI's flags.
+FLAGS = {"models": "--models", "update": "--update", "input_size": "--input (once per forward argument)"}
 
 
 class _Group(TyperGroup):
@@ -54,6 +58,8 @@ class _Group(TyperGroup):
         except _CLICK_ERRORS as err:
             raise _click_error(err) from None
         except NetstatError as err:
+            if isinstance(err, ArgumentError):
+                err = err.renamed(FLAGS)
             report_error(err.message, err.hint)
             raise typer.Exit(err.exit_code) from None
         except KeyboardInterrupt:

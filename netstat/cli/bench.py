@@ -72,6 +72,8 @@ def bench(
     batches = parse_int_list(batch, "--batch") if batch is not None else None
     if mode not in ("latency", "throughput"):
         raise UsageError(f"Unknown mode '{mode}'.", hint="Use latency or throughput.")
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be a positive integer, not {threads}.")
 
     from netstat.bench import benchmark
     from netstat.render.bench import render_bench

@@ -3,29 +3,13 @@ netstat.check / netstat.report, render."""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
 from netstat.cli._app import app, check_format, parse_input_shape
 from netstat.errors import UsageError
-
-
-# netstat.check's parameters, as this command's flags.
-FLAGS = {"models": "--models", "update": "--update"}
-
-
-@contextlib.contextmanager
-def _flag_names() -> Iterator[None]:
-    """Library errors that name a parameter (ArgumentError) name its flag instead."""
-    from netstat.check import ArgumentError
-
-    try:
-        yield
-    except ArgumentError as err:
-        raise err.renamed(FLAGS) from None
 
 
 def _progress(what: str):
@@ -66,8 +50,7 @@ def check(
     if papers and update:
         raise UsageError("--papers and --update cannot be combined.", hint="The papers' numbers are fixed; --update rewrites the baseline.")
     shape = parse_input_shape(input_size)
-    with _flag_names():
-        _run_check(baseline, models, update, papers, shape, fmt)
+    _run_check(baseline, models, update, papers, shape, fmt)
 
 
 def _run_check(baseline: Path, models: Optional[str], update: bool, papers: bool, shape: tuple[int, ...] | None, fmt: str) -> None:
@@ -107,8 +90,7 @@ def report(
     from netstat.render import Column, Table, emit
 
     fmt = check_format(fmt)
-    with _flag_names():
-        result = reporting.build_report(out, models, crosscheck=crosscheck, progress=_progress("Reporting"))
+    result = reporting.build_report(out, models, crosscheck=crosscheck, progress=_progress("Reporting"))
     table = Table(title=f"Reports · {out}", columns=[Column("file", "left"), Column("contents", "left")])
     for path, what in result.files.items():
         table.add_row([str(path), what])

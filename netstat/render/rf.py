@@ -18,8 +18,13 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def _num(x) -> str:
+    """A number for a table cell; an integer of more than 15 digits in
+    scientific notation (6.86e156) -- JSON, CSV and Markdown keep it exact."""
     from netstat.receptive import fmt_number
 
+    if isinstance(x, int) and abs(x) >= 10**15:
+        digits = str(abs(x))
+        return f"{'-' if x < 0 else ''}{digits[0]}.{digits[1:3]}e{len(digits) - 1}"
     return fmt_number(x)
 
 
@@ -152,13 +157,13 @@ def stack_table(res) -> Table:
     t = Table(title, columns)
     for layer in res.layers:
         rf = _axes_cell(layer.rf)
-        single = "x".join(map(str, layer.single_kernel)) + f": {layer.single_c2}C²"
+        single = "x".join(map(_num, layer.single_kernel)) + f": {_num(layer.single_c2)}C²"
         cells = [str(layer.index), str(layer.dilation), rf]
         raw = [layer.index, layer.dilation, rf]
         if strided:
             cells.append(_axes_cell(layer.jump))
             raw.append(_axes_cell(layer.jump))
-        cells += [f"{layer.params_c2}C²", single]
+        cells += [f"{_num(layer.params_c2)}C²", single]
         raw += [layer.params_c2, layer.single_c2]
         if res.channels is not None:
             cells += [grouped(layer.cumulative_params), grouped(layer.single_params)]
@@ -169,13 +174,12 @@ def stack_table(res) -> Table:
             raw += [_axes_cell(layer.plain_rf), used]
         t.add_row(cells, raw=raw)
     last = res.layers[-1]
-    ratio = last.single_c2 / last.params_c2
     bias = " (+ biases)" if res.bias else ""
     t.footer.append(
         f"{len(res.layers)} layers see {_axes_cell(last.rf)}x{_axes_cell(last.rf)} with {last.params_c2}C² weights{bias}; "
-        f"one {'x'.join(map(str, last.single_kernel))} kernel needs {last.single_c2}C² ({fmt_number(round(ratio, 2))}x)."
+        f"one {'x'.join(map(_num, last.single_kernel))} kernel needs {_num(last.single_c2)}C² ({_ratio_text(last.single_c2, last.params_c2)}x)."
         if len(res.kernel) == 2 and len(set(last.rf)) == 1
-        else f"{len(res.layers)} layers see {'x'.join(map(str, last.rf))} with {last.params_c2}C² weights{bias}; one kernel of that size needs {last.single_c2}C²."
+        else f"{len(res.layers)} layers see {'x'.join(map(_num, last.rf))} with {_num(last.params_c2)}C² weights{bias}; one kernel of that size needs {_num(last.single_c2)}C²."
     )
     if res.dilated:
         t.footer.append(
@@ -376,3 +380,8 @@ def plot_erf(e, path: str | os.PathLike) -> Path:
     ax.set_ylim(grad_map.shape[0] - 0.5, -0.5)
     ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f} px)\n{box}; {e.seeds} seeds", fontsize=9)
     return _save_and_close(plt, fig, path)
+
+
+def _ratio_text(a: int, b: int) -> str:
+    """a / b for exact integers of any size: 2.72, or 1.23e156 past float's range."""
+    return _num(round(a / b, 2)) if a // b < 10**15 else _num(a // b)
