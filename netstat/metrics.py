@@ -27,6 +27,7 @@ import torch
 
 from netstat import formulas
 from netstat.detection import DetectorCost, breakdown
+from netstat.quantized import iter_packed, packed_params
 from netstat.trace import OpRecord, Trace, TensorRef, module_paths, trace_model
 
 SCHEMA_VERSION = "1.1"  # 1.1: "inputs", and "detector" / "published" where they apply
@@ -166,14 +167,16 @@ def op_cost(op: OpRecord, storage_bytes: dict[int, int], used: set[int]) -> OpCo
     shapes = [r.shape for r in op.outputs]
     cost = formulas.cost_of(op.func, _shapes(op.args), _shapes(op.kwargs), shapes)
     kept = materialised(op, used)
-    alloc = sum(r.nbytes for r, new in kept if new)
-    if op.func.is_view:
+    name = op.packet.__name__
+    alloc = 0 if name in formulas.CONSTANTS else sum(r.nbytes for r, new in kept if new)
+    if op.func.is_view or name in formulas.UNSAFE_VIEWS:
         read = write = 0
     else:
         seen: dict[int, TensorRef] = {r.tid: r for r in op.inputs}
         # A broadcast (expanded) view reads no more than its allocation holds.
         read = sum(min(r.nbytes, storage_bytes.get(r.storage, r.nbytes)) for r in seen.values())
-        write = 0 if op.packet.__name__ in _NO_WRITE else sum(r.nbytes for r, _ in kept)
+        read += sum(w.nbytes for w in iter_packed(op.args))  # a quantized op's packed int8 weight and fp32 bias
+        write = 0 if name in _NO_WRITE or name in formulas.CONSTANTS else sum(r.nbytes for r, _ in kept)
     if cost is None:
         return OpCost(0, 0, read, write, alloc, counted=False)
     return OpCost(cost.madds, cost.flops, read, write, alloc, counted=True)
@@ -237,11 +240,20 @@ def _unique_numel(tensors) -> int:
 
 
 def param_totals(model: torch.nn.Module) -> dict[str, int]:
+    """Elements of every nn.Parameter (shared tensors once), trainable and
+    frozen apart, and of the buffers. A quantized module's packed weight and
+    bias (torch.ao.nn.quantized Conv / Linear / Embedding, dynamic RNNs) are
+    parameters too though no nn.Parameter holds them: each packed tensor
+    counts by its elements (netstat.quantized.packed_params), as
+    non-trainable (no gradient reaches a packed weight)."""
+    from netstat.quantized import packed_params
+
     params = list(model.parameters())  # named_parameters de-duplicates shared tensors
+    packed = sum(p.numel for p in packed_params(model))
     return {
-        "params": _unique_numel(params),
+        "params": _unique_numel(params) + packed,
         "trainable_params": _unique_numel(p for p in params if p.requires_grad),
-        "non_trainable_params": _unique_numel(p for p in params if not p.requires_grad),
+        "non_trainable_params": _unique_numel(p for p in params if not p.requires_grad) + packed,
         "buffers": _unique_numel(model.buffers()),
     }
 
@@ -273,6 +285,8 @@ class _Ownership:
         for call in trace.modules:
             call_order.setdefault(call.path, len(call_order))
         owned: dict[str, int] = defaultdict(int)
+        for packed in packed_params(model):  # a quantized module's int8 weight and bias
+            owned[packed.module] += packed.numel
         ties = []
         for key, hs in holders.items():
             owner = min(hs, key=lambda h: call_order.get(h, len(call_order)))
@@ -414,6 +428,22 @@ def _stage_name(key: tuple, in_spatial: tuple[int, ...] | None) -> str:
     return size
 
 
+RNN_CPU_NOTE = (
+    "On CPU, PyTorch's {types} multiplies the inputs of all time steps by W_ih in one matrix product before the "
+    "recurrence (on meta and CUDA it is one product per step): MAdds, FLOPs and activation bytes are the same on "
+    "every device, but memory access here reads W_ih once per layer rather than once per step, and peak activation "
+    "memory holds every step's projection at once."
+)
+
+
+def _device_notes(trace: Trace, model: torch.nn.Module) -> list[str]:
+    """Where a trace on this device really differs from one on meta."""
+    types = sorted({type(m).__name__ for m in model.modules() if type(m) in (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)})
+    if trace.device != "cpu" or not types:
+        return []
+    return [RNN_CPU_NOTE.format(types=" / ".join(types))]
+
+
 def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: torch.nn.Module) -> Profile:
     used = used_tids(trace)
     storage_bytes = _storage_bytes(trace, used)
@@ -445,7 +475,7 @@ def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: 
         by_type=_type_rows(trace, costs, model, owners),
         by_stage=_stage_rows(trace, costs),
         uncounted_ops=dict(sorted(uncounted.items())),
-        notes=list(trace.notes) + owners.ties + _unread_params(model, trace, used),
+        notes=list(trace.notes) + owners.ties + _device_notes(trace, model) + _unread_params(model, trace, used),
         trace=trace,
         op_costs=costs,
         inputs=[{"shape": list(r.shape), "dtype": str(r.dtype).removeprefix("torch.")} for r in trace.inputs],
@@ -506,7 +536,7 @@ def profile(
     trace, built = trace_model(source, device)
     result = build_profile(source.name, source.input_shape, trace, built)
     result.published = source.published
-    result.notes = source.notes + result.notes + _published_note(source.published, result)
+    result.notes = source.notes + result.notes + _published_note(source.published, result, bool(packed_params(built)))
     return result
 
 
@@ -518,11 +548,13 @@ def _count(value: int | None, name: str) -> int | None:
     return value
 
 
-def _published_note(published: dict[str, Any] | None, result: Profile) -> list[str]:
+def _published_note(published: dict[str, Any] | None, result: Profile, quantized: bool) -> list[str]:
     """What torchvision publishes for the weights entry, beside what was counted."""
     if not published or published.get("params") is None:
         return []
     params, gmacs = result.totals["params"], round(result.totals["madds"] / 1e9, 3)
     same = params == published["params"] and gmacs == published.get("gmacs")
     verdict = "the same" if same else f"here {params:,} and {gmacs} G"
+    if quantized and params != published["params"]:
+        verdict += " (torchvision's params are the float model's; the int8 model has each BatchNorm folded into its conv)"
     return [f"torchvision publishes {published['params']:,} params and {published.get('gmacs')} GMACs for {published['weights']}: {verdict}."]

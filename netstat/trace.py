@@ -19,6 +19,7 @@ Hooks are process-global and removed in a `finally`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import itertools
@@ -30,6 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
+from netstat import formulas
 from netstat.errors import ArgumentError, ModelRunError, UsageError
 
 
@@ -146,12 +148,17 @@ class _Recorder(TorchDispatchMode):
             raise
         flat_out = _flat(out, [])
         out_refs, allocates = [], []
-        for t, alias in zip(flat_out, _return_aliases(func, flat_out)):
+        aliases = _return_aliases(func, flat_out)
+        unsafe_view = func.overloadpacket.__name__ in formulas.UNSAFE_VIEWS
+        for t, alias in zip(flat_out, aliases):
             if not isinstance(t, torch.Tensor):
                 continue
             same = next((r for x, r in zip(in_tensors, in_refs) if x is t), None)
             if same is not None:  # in-place or returns self: a new value, same allocation
                 ref = self.register(t, storage=same.storage)
+                allocates.append(False)
+            elif unsafe_view:  # a view the schema does not declare
+                ref = self.register(t, storage=in_refs[0].storage)
                 allocates.append(False)
             elif alias is not None:  # a view of an input
                 base = _aliased_input(func, args, kwargs, alias)
@@ -291,7 +298,9 @@ def _aliased_input(func, args, kwargs, alias) -> torch.Tensor | None:
     """The input argument a returned view aliases (same alias set in the schema)."""
     wanted = set(alias.before_set)
     for i, arg in enumerate(func._schema.arguments):
-        if arg.alias_info is not None and set(arg.alias_info.before_set) & wanted:
+        info = arg.alias_info
+        # A Tensor(a)[] return (split, unbind, chunk) reports an empty alias set: its base is the aliased argument.
+        if info is not None and (set(info.before_set) & wanted or (not wanted and not info.is_write)):
             value = args[i] if i < len(args) else kwargs.get(arg.name)
             if isinstance(value, torch.Tensor):
                 return value
@@ -365,7 +374,7 @@ def run_trace(model: torch.nn.Module, inputs, device: str = "meta") -> Trace:
         weights = {rec.ref(t).tid: name for name, t in model.named_parameters()}
         buffers = {rec.ref(t).tid for _, t in model.named_buffers()}
         weights.update({rec.ref(t).tid: name for name, t in model.named_buffers()})
-        with torch.no_grad(), rec:
+        with torch.no_grad(), reference_kernels(), rec:
             out = model(*xs)
     except Exception as err:
         where = rec.stack[-1] if rec.stack else None
@@ -376,6 +385,27 @@ def run_trace(model: torch.nn.Module, inputs, device: str = "meta") -> Trace:
     hooks.close_open()
     outputs = [rec.ref(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
     return Trace(ops=rec.ops, modules=hooks.calls, inputs=input_refs, outputs=outputs, weights=weights, buffers=buffers, device=str(dev))
+
+
+@contextlib.contextmanager
+def reference_kernels():
+    """Run PyTorch's reference (unfused) kernels while tracing, as meta always
+    does: nn.MultiheadAttention's fast path, fused scaled-dot-product attention
+    (flash / efficient / cuDNN) and oneDNN's LSTM each run as one op that hides
+    its intermediate tensors, which made activation and memory-access bytes on
+    CPU differ from meta's (ViT-B/16: 104 MB vs 258 MB of activations).
+    Counting, not timing: `netstat bench` still runs the fused kernels."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    fast, onednn = torch.backends.mha.get_fastpath_enabled(), torch.backends.mkldnn.enabled
+    torch.backends.mha.set_fastpath_enabled(False)
+    torch.backends.mkldnn.enabled = False
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
+        torch.backends.mkldnn.enabled = onednn
 
 
 def _zeros(spec, device: torch.device) -> torch.Tensor:

@@ -85,7 +85,9 @@ def test_attention():
     assert t["madds"] == 2 * 4 * 16 * 16 * 8 * 2
     direct = formulas.scaled_dot_product_attention(query=q, key=q, value=q)
     assert direct.madds == 2 * 4 * 16 * 16 * 8 * 2
-    assert direct.flops == 2 * direct.madds + 2 * 4 * 16 * 16 * (1 + formulas.SOFTMAX_FLOPS)
+    # + q and k scaled by sqrt(scale) (16*8 each per batch-head), softmax 5 per score.
+    assert direct.flops == 2 * direct.madds + 2 * 4 * (16 * 8 + 16 * 8) + 2 * 4 * 16 * 16 * formulas.SOFTMAX_FLOPS
+    assert t["flops"] == direct.flops  # the meta trace records the math kernel op by op
 
 
 def test_multi_head_attention_fused_formula():
@@ -173,8 +175,8 @@ def test_formula_is_a_pure_function_of_shapes():
 
 
 def test_unknown_op_is_reported_uncounted():
-    p = profile(Lambda(lambda x: torch.cumsum(x, 1) + 1), input_size=(2, 5))
-    assert p.uncounted_ops == {"aten.cumsum.default": 1}
+    p = profile(Lambda(lambda x: torch.lgamma(x) + 1), input_size=(2, 5))
+    assert p.uncounted_ops == {"aten.lgamma.default": 1}
 
 
 def flop_counter_madds(module, shape) -> int:
@@ -293,3 +295,107 @@ def test_every_formula_binds_every_overload_schema():
                     failures.append(f"{op}: {error}")
     assert failures == []
     assert checked > 1000  # every overload of ~250 packets, twice
+
+
+# ---------------------------------------------------------------------------
+# Issue 12: formulas that were missing (softmax of SDPA's math kernel, trig,
+# cumulative sums, oneDNN's LSTM layer, views the schema does not mark).
+# ---------------------------------------------------------------------------
+
+
+def test_safe_softmax_counts_as_softmax():
+    # (2, 3, 4): 24 elements, 5 FLOPs each (max, subtract, exp, sum, divide).
+    t = totals(Lambda(lambda x: torch.ops.aten._safe_softmax(x, -1)), (2, 3, 4))
+    assert t["flops"] == 5 * 24 and t["madds"] == 0
+
+
+def test_attention_flops_agree_on_meta_and_cpu():
+    # (B=1, H=2, L=S=4, E=8): QK^T and AV take 2 * 4*4*8 MAdds per head; q and k
+    # scaled by sqrt(scale) take 4*8 + 4*8 per head; softmax 5 per score; the
+    # mask (is_causal or attn_mask) adds 1 per score. Meta records the math
+    # kernel op by op, CPU the fused flash kernel: the same count.
+    heads, scores = 2, 2 * 4 * 4
+    madds = heads * 4 * 4 * (8 + 8)
+    plain = 2 * madds + heads * (4 * 8 + 4 * 8) + 5 * scores
+    calls = {
+        "plain": (lambda x: F.scaled_dot_product_attention(x, x, x), plain),
+        "causal": (lambda x: F.scaled_dot_product_attention(x, x, x, is_causal=True), plain + scores),
+        "float mask": (lambda x: F.scaled_dot_product_attention(x, x, x, attn_mask=torch.zeros(4, 4, device=x.device)), plain + scores),
+    }
+    for name, (fn, flops) in calls.items():
+        for device in ("meta", "cpu"):
+            p = profile(Lambda(fn), input_size=(1, 2, 4, 8), device=device)
+            assert (p.totals["madds"], p.totals["flops"], p.uncounted_ops) == (madds, flops, {}), (name, device)
+
+
+def test_trigonometric_and_error_functions_are_one_flop():
+    # Transcendental ops count 1 FLOP per element, as exp and tanh do: sin + cos
+    # on (2, 5) is 10 + 10, and the add 10 more.
+    assert totals(Lambda(lambda x: torch.sin(x) + torch.cos(x)), (2, 5))["flops"] == 10 + 10 + 10
+    for fn in (torch.tan, torch.asin, torch.acos, torch.atan, torch.sinh, torch.cosh, torch.erf, torch.erfc):
+        p = profile(Lambda(fn), input_size=(3, 7))
+        assert (p.totals["flops"], p.uncounted_ops) == (21, {}), fn.__name__
+
+
+def test_cumulative_sum_and_product():
+    # (3, 4) along dim 1: 3 rows of 4, each 3 adds; along dim 0: 4 rows of 3, each 2.
+    assert totals(Lambda(lambda x: torch.cumsum(x, 1)), (3, 4))["flops"] == 3 * 3
+    assert totals(Lambda(lambda x: torch.cumsum(x, 0, dtype=torch.float64)), (3, 4))["flops"] == 4 * 2
+    assert totals(Lambda(lambda x: torch.cumprod(x, -1)), (2, 3, 5))["flops"] == 6 * 4
+    assert formulas.cumulative(self=(), dim=0) == Cost(0, 0)  # a 0-d tensor: a copy
+
+
+class RawMkldnnLSTM(nn.Module):
+    """One LSTM layer through the CPU oneDNN kernel, called directly."""
+
+    def __init__(self, inputs: int, hidden: int, bias: bool = True):
+        super().__init__()
+        self.hidden, self.bias = hidden, bias
+        self.w_ih = nn.Parameter(torch.randn(4 * hidden, inputs))
+        self.w_hh = nn.Parameter(torch.randn(4 * hidden, hidden))
+        self.b_ih = nn.Parameter(torch.randn(4 * hidden))
+        self.b_hh = nn.Parameter(torch.randn(4 * hidden))
+
+    def forward(self, x):
+        h = x.new_zeros(x.shape[1], self.hidden)
+        args = (x, self.w_ih, self.w_hh, self.b_ih, self.b_hh, h, h, False, [], 2, self.hidden, 1, self.bias, False, False, False)
+        return torch.ops.aten.mkldnn_rnn_layer(*args)[0]
+
+
+def test_mkldnn_rnn_layer_matches_the_reference_lstm_cell():
+    # 5 steps x batch 2 = 10 rows; I = 8, H = 4: 10 x 4H x (I + H) = 1920 MAdds.
+    # Per hidden unit and step: 22 gate FLOPs + 8 bias adds.
+    cost = formulas.mkldnn_rnn_layer(input=(5, 2, 8), weight0=(16, 8), weight1=(16, 4), mode=2, hidden_size=4, has_biases=True)
+    assert cost == Cost(10 * 16 * 12, 2 * 10 * 16 * 12 + 10 * 4 * (22 + 8))
+    assert formulas.mkldnn_rnn_layer(input=(5, 2, 8), weight0=(16, 8), weight1=(16, 4), mode=2, hidden_size=4, has_biases=False).flops == 3840 + 10 * 4 * 22
+    assert formulas.mkldnn_rnn_layer(input=(5, 2, 8), weight0=(12, 8), weight1=(12, 4), mode=3, hidden_size=4, has_biases=True) is None
+    for bias in (True, False):
+        cpu = profile(RawMkldnnLSTM(8, 4, bias), input_size=(5, 2, 8), device="cpu")
+        meta = profile(nn.LSTM(8, 4, bias=bias), input_size=(5, 2, 8))  # the reference cell, op by op
+        assert "aten.mkldnn_rnn_layer.default" in {op.name for op in cpu.trace.ops}
+        assert (cpu.totals["madds"], cpu.totals["flops"]) == (meta.totals["madds"], meta.totals["flops"])
+        assert cpu.uncounted_ops == meta.uncounted_ops == {}
+
+
+def test_two_layer_lstm_same_on_cpu_and_meta():
+    # nn.LSTM(64, 64, 2) on 27 steps: 27 x 2 layers x 4*64*(64 + 64) = 1,769,472 MAdds
+    # (0 on CPU before the oneDNN kernel had a formula); FLOPs add 30 per unit and step.
+    madds = 27 * 2 * 4 * 64 * (64 + 64)
+    assert madds == 1_769_472
+    for device in ("meta", "cpu"):
+        t = profile(nn.LSTM(64, 64, 2), input_size=(27, 1, 64), device=device)
+        assert (t.totals["madds"], t.totals["flops"], t.uncounted_ops) == (madds, 2 * madds + 27 * 2 * 64 * 30, {}), device
+
+
+def test_views_the_schema_does_not_mark_are_data_movement():
+    def pieces(x):
+        a = x.unsafe_split(2, 1)
+        b = torch.ops.aten.unsafe_split_with_sizes(x, [1, 3], 1)
+        c = x.unsafe_chunk(2, 0)
+        d = x.clone().as_strided_((4, 2), (1, 4))
+        e = torch.tensor_split(x, 2, 1)
+        return (*a, *b, *c, d, *e, x.swapaxes(0, 1), torch.tril(x))
+
+    p = profile(Lambda(pieces), input_size=(2, 4))
+    assert p.uncounted_ops == {}
+    assert p.totals["flops"] == 0

@@ -210,3 +210,51 @@ def test_a_users_detector_still_runs_after_a_profile():
     with torch.no_grad():
         out = model([torch.rand(3, 320, 320)])
     assert out[0]["boxes"].device.type == "cpu"
+
+
+# --- shared parameters count once in every breakdown (item 4) ---------------------------
+
+
+def test_tied_linear_weights_count_once_by_type_and_layer():
+    model = nn.Sequential(nn.Linear(16, 16, bias=False), nn.Linear(16, 16, bias=False), nn.Linear(16, 2))
+    model[1].weight = model[0].weight
+    p = netstat.profile(model, input_size=(1, 16))
+    total = 16 * 16 + (16 * 2 + 2)  # one shared 16x16 weight, the head's weight and bias
+    assert p.totals["params"] == total == 290
+    assert {r.name: r.params for r in p.by_type} == {"Linear": total}
+    assert {r.name: r.params for r in p.layers} == {"(model)": total, "0": 256, "1": 0, "2": 34}
+    assert any("0.weight, 1.weight are one shared tensor (256 parameters)" in n for n in p.notes)
+
+
+class TiedLM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(100, 32)
+        self.body = nn.Linear(32, 32)
+        self.head = nn.Linear(32, 100, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, ids):
+        return self.head(self.body(self.emb(ids)))
+
+
+def test_tied_embedding_and_lm_head_are_never_both_counted():
+    from netstat.spec import InputSpec
+
+    p = netstat.profile(TiedLM(), input_size=[InputSpec((1, 8), "int64")])
+    shares = {r.name: r.params / p.totals["params"] for r in p.by_type}
+    assert p.totals["params"] == 100 * 32 + 32 * 32 + 32
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert {r.name: r.params for r in p.layers if r.depth == 1} == {"emb": 3200, "body": 1056, "head": 0}
+
+
+# --- a factory's input_shape attribute is its default everywhere (item 11) ------------------
+
+
+def test_factory_input_shape_is_honoured_by_profile_and_bench(tmp_path):
+    path = tmp_path / "shaped.py"
+    path.write_text("import torch.nn as nn\ndef build():\n    return nn.Linear(4, 2)\nbuild.input_shape = (3, 4)\n")
+    spec = f"{path}:build"
+    assert netstat.profile(spec).input_shape == (3, 4)
+    (result,) = netstat.benchmark(spec, batches=[3], min_time=0.01, max_time=0.05)
+    assert result.madds == 3 * 4 * 2
