@@ -2,7 +2,9 @@
 
 Public API (imported lazily so that `netstat --help` does not import torch):
 
-    profile(model_or_name, input_size=None, device="meta") -> Profile
+    analyze(model_or_spec, input_size=None, model_kwargs=None, ...) -> Analysis
+    compare(models, input_size=None, model_kwargs=None) -> Comparison
+    profile(model_or_name, input_size=None, device="meta", model_kwargs=None) -> Profile
     receptive_field(model_or_name, input_size=None) -> RFResult
     benchmark(model_or_name, ...) -> list[BenchResult]
     get_model(name, device=None, **kwargs) -> nn.Module
@@ -17,13 +19,16 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "profile": "netstat.metrics",
+    "analyze": "netstat.analysis",
+    "Analysis": "netstat.analysis",
+    "compare": "netstat.analysis",
+    "profile": "netstat.analysis",
     "Profile": "netstat.metrics",
-    "receptive_field": "netstat.receptive",
+    "receptive_field": "netstat.analysis",
     "benchmark": "netstat.bench",
-    "get_model": "netstat.zoo._registry",
-    "list_models": "netstat.zoo._registry",
-    "get_spec": "netstat.zoo._registry",
+    "get_model": "netstat.zoo",
+    "list_models": "netstat.zoo",
+    "get_spec": "netstat.zoo",
 }
 
 __all__ = sorted(_API) + ["__version__"]

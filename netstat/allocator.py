@@ -100,7 +100,7 @@ def describe(policy: str) -> dict[str, Any]:
         state["library"] = f"{preloaded} (LD_PRELOAD)"
         state["note"] = f"{preloaded} is preloaded: left as it is."
     elif policy == "system":
-        state["note"] = "left as it is (--allocator system)."
+        state["note"] = "left as it is (the system policy)."
     elif configured:
         state["note"] = f"set by the environment ({configured}): left as it is."
     elif _glibc() is None:

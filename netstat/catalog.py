@@ -2,6 +2,7 @@
 meta and stored in `netstat/data/zoo.json` so that `netstat list` answers
 without importing torch.
 
+A plain reader: the catalogue is computed by `netstat.check.build_catalog`.
 The stored file is a golden file: `tests/test_catalog.py` recomputes it and
 fails on any difference; regenerate it on purpose with
 
@@ -15,28 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from netstat.tasks import TASKS  # noqa: F401 - read with the catalogue by `netstat list`
+
 CATALOG_FILE = "zoo.json"
-TASKS = ("classification", "segmentation", "detection")
 
 
 def load_catalog() -> list[dict[str, Any]]:
     """The stored catalogue (no torch import)."""
     text = resources.files("netstat").joinpath("data", CATALOG_FILE).read_text(encoding="utf-8")
     return json.loads(text)["models"]
-
-
-def build_catalog() -> list[dict[str, Any]]:
-    """Recompute the catalogue from the registry (profiles every model on meta)."""
-    from netstat.metrics import profile
-    from netstat.zoo import all_specs
-
-    entries = []
-    for spec in all_specs():
-        p = profile(spec.name)
-        entry = spec.to_dict()
-        entry.update(params=p.totals["params"], madds=p.totals["madds"], flops=p.totals["flops"])
-        entries.append(entry)
-    return entries
 
 
 def catalog_path() -> Path:

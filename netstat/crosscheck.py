@@ -46,8 +46,7 @@ from typing import Any
 import torch
 
 from netstat.formulas import bind, numel
-from netstat.metrics import build_profile
-from netstat.trace import OpRecord, TensorRef, trace_model
+from netstat.trace import OpRecord, TensorRef
 
 PEERS = ("fvcore", "thop", "flop_counter")
 
@@ -521,7 +520,7 @@ def _cpu_copy(source) -> torch.nn.Module:
         with torch.no_grad():
             for t in list(model.parameters()) + list(model.buffers()):
                 t.zero_()
-    return model.to("cpu").eval()
+    return model.to("cpu").eval().requires_grad_(False)
 
 
 def run_peers(source, peers: tuple[str, ...] = PEERS) -> list[PeerResult]:
@@ -545,7 +544,7 @@ def run_peers(source, peers: tuple[str, ...] = PEERS) -> list[PeerResult]:
             results[name] = PeerResult(name, "crashed", build_error, version)
             continue
         try:
-            with _quiet(), torch.no_grad():
+            with _quiet():  # not no_grad: flop_counter's module tracker needs autograd (CaiT, PiT); the copy has requires_grad off
                 result = _RUNNERS[name](model, torch.zeros(source.input_shape))
         except Exception as err:  # noqa: BLE001 - a peer's failure is a result
             results[name] = PeerResult(name, "crashed", f"{name} crashed: {_first_line(err)}", version)
@@ -635,14 +634,12 @@ def crosscheck(model: Any, input_size: tuple[int, ...] | None = None, peers=PEER
     """netstat's params, MAdds and FLOPs next to fvcore, thop and
     torch.utils.flop_counter, with the per-op-class explanation of every
     difference. `model` is a zoo name, a spec string, an nn.Module (left
-    unmodified) or a netstat.spec.ModelSource."""
-    from netstat.spec import ModelSource, resolve
+    unmodified), a netstat.spec.ModelSource or a `netstat.analyze()` result
+    (whose trace is used: nothing is traced twice)."""
+    from netstat.analysis import Analysis, analyze
 
-    source = model if isinstance(model, ModelSource) else resolve(model, input_size)
-    if input_size is not None:
-        source.input_shape = tuple(input_size)
-    trace, built = trace_model(source, "meta")
-    prof = build_profile(source.name, source.input_shape, trace, built)
+    analysis = model if isinstance(model, Analysis) else analyze(model, input_size)
+    source, trace, built, prof = analysis.source, analysis.trace, analysis.model, analysis.profile
     classes, predicted = _netstat_side(trace, prof.op_costs, built)
     results = run_peers(source, tuple(peers))
     for peer in results:

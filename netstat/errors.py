@@ -34,12 +34,29 @@ class ModelRunError(NetstatError):
     exit_code = 1
 
 
+def closest(name: str, candidates) -> str:
+    """A "Did you mean ...?" hint naming up to three near matches ('' when none)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)
+    return f"Did you mean {', '.join(close)}?" if close else ""
+
+
 # How the library names its callers' arguments in messages; the CLI renames
 # them to its flags (netstat.cli._app.FLAGS).
 PARAMETERS = {
     "models": "the models argument",
     "update": "netstat.check.update()",
     "input_size": "input_size (a shape, or a list of shapes: one per forward argument)",
+    "input_shape": "input_size",
+    "seeds": "seeds",
+    "verify_layers": "layers",
+    "min_time": "min_time",
+    "max_time": "max_time",
+    "amp": "amp=True",
+    "dtype": "dtype",
+    "threads": "threads",
+    "cpu_device": "device='cpu'",
 }
 
 

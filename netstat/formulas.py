@@ -428,6 +428,15 @@ for _name, _flops in INTERPOLATION_FLOPS.items():
     formula(*_ops(_name))(_elementwise(_flops))
 
 
+@formula(*_ops("grid_sampler_2d", "grid_sampler"))
+def grid_sampler(interpolation_mode: int = 0, out: Sequence[Shape] = (), **_) -> Cost:
+    """F.grid_sample: per output element the interpolation's taps, as for
+    upsampling (bilinear 7, nearest 0, bicubic 31); turning the grid's
+    normalised coordinates into pixel positions is not counted."""
+    per_element = {0: 7, 1: 0, 2: 31}.get(interpolation_mode, 7)
+    return Cost(0, per_element * numel(out[0]))
+
+
 # ---------------------------------------------------------------------------
 # Data movement: zero FLOPs, bytes only.
 # ---------------------------------------------------------------------------
@@ -454,7 +463,7 @@ DATA_MOVEMENT = (
     # creation
     "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like", "full",
     "full_like", "new_zeros", "new_empty", "new_ones", "new_full", "new_empty_strided", "fill",
-    "fill_", "zero_", "arange", "scalar_tensor", "lift_fresh", "lift_fresh_copy", "_local_scalar_dense",
+    "fill_", "zero_", "arange", "linspace", "logspace", "scalar_tensor", "lift_fresh", "lift_fresh_copy", "_local_scalar_dense",
     # quantized tensors: integer views, quantisation parameters, creation
     "int_repr", "q_scale", "q_zero_point", "q_per_channel_scales", "q_per_channel_zero_points",
     "q_per_channel_axis", "_empty_affine_quantized", "_empty_per_channel_affine_quantized",

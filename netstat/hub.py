@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from netstat.errors import UsageError
+from netstat.errors import UsageError, closest
 
 _VIDEO_FRAMES = 16  # torchvision measures video models on 16-frame clips
 _FLOW_SIZE = 512  # and optical flow on two 512 x 512 frames (no resize in its transforms)
@@ -50,8 +50,6 @@ def torchvision_model(name: str, weights_name: str | None, kwargs: dict[str, Any
 
     available = set(tvm.list_models())
     if name not in available:
-        from netstat.spec import closest
-
         raise UsageError(f"torchvision has no model '{name}'.", hint=closest(name, available))
     weights = _weights_entry(name, weights_name)
     implied = {}
@@ -200,8 +198,6 @@ def timm_model(name: str) -> HubModel:
     import timm
 
     if not timm.is_model(name):
-        from netstat.spec import closest
-
         raise UsageError(f"timm has no model '{name}'.", hint=closest(name, timm.list_models()))
     cfg = timm.get_pretrained_cfg(name)
     size = getattr(cfg, "input_size", None) if cfg is not None else None

@@ -28,7 +28,7 @@ import torch
 from netstat import formulas
 from netstat.detection import DetectorCost, breakdown
 from netstat.quantized import iter_packed, packed_params
-from netstat.trace import OpRecord, Trace, TensorRef, module_paths, trace_model
+from netstat.trace import OpRecord, Trace, TensorRef, module_paths
 
 SCHEMA_VERSION = "1.1"  # 1.1: "inputs", and "detector" / "published" where they apply
 
@@ -77,6 +77,12 @@ class Row:
     memory_access_bytes: int = 0
     calls: int = 0
     is_leaf: bool = True
+    call: int = 0  # a module row: which call of that module (0 for the first)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """(module path or name, call index): what joins this row to other views of the trace."""
+        return (self.name, self.call)
 
     @property
     def arithmetic_intensity(self) -> float | None:
@@ -102,6 +108,7 @@ class Row:
             "arithmetic_intensity": self.arithmetic_intensity,
             "calls": self.calls,
             "is_leaf": self.is_leaf,
+            "call": self.call,
         }
 
 
@@ -121,6 +128,40 @@ class Profile:
     inputs: list[dict[str, Any]] = field(default_factory=list)  # {"shape", "dtype"} per forward argument
     detector: DetectorCost | None = None  # a torchvision detector's fixed / per-proposal / per-detection split
     published: dict[str, Any] | None = None  # what the model's source publishes (torchvision weights meta)
+
+    def total(self, module: str | None = None) -> dict[str, Any]:
+        """The model's totals, or one module's (a path such as "layer1.0"):
+        its params and the cost of every call of it."""
+        if module is None:
+            return dict(self.totals)
+        calls = [r for r in self.layers if r.name == (module or "(model)")]
+        if not calls:
+            raise KeyError(f"no module '{module}' ran in this trace")
+        merged = _merged(calls, module)
+        return {"params": merged.params, "madds": merged.madds, "flops": merged.flops,
+                "activation_bytes": merged.activation_bytes, "memory_access_bytes": merged.memory_access_bytes, "calls": merged.calls}
+
+    def by_module(self, depth: int | None = None) -> dict[str, Row]:
+        """One row per module (every call of it merged), to `depth` (None: all)."""
+        groups: dict[str, list[Row]] = defaultdict(list)
+        for r in self.layers:
+            if depth is None or r.depth <= depth:
+                groups[r.name].append(r)
+        return {name: _merged(rows, name) for name, rows in groups.items()}
+
+    def by_operator(self) -> dict[str, dict[str, int]]:
+        """Calls, MAdds and FLOPs per aten op ("aten.convolution.default")."""
+        ops: dict[str, dict[str, int]] = {}
+        for op, cost in zip(self.trace.ops, self.op_costs):
+            entry = ops.setdefault(op.name, {"calls": 0, "madds": 0, "flops": 0})
+            entry["calls"] += 1
+            entry["madds"] += cost.madds
+            entry["flops"] += cost.flops
+        return ops
+
+    def uncounted(self) -> dict[str, int]:
+        """Ops with no formula, with their call counts: their FLOPs are missing from the totals."""
+        return dict(self.uncounted_ops)
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -142,6 +183,19 @@ class Profile:
         if self.published is not None:
             data["published"] = self.published
         return data
+
+
+def _merged(rows: list[Row], name: str) -> Row:
+    """Several calls of one module as one row (params once: they are the same tensors)."""
+    first = rows[0]
+    merged = Row(name=name or "(model)", type=first.type, depth=first.depth, output_shape=first.output_shape, params=first.params, is_leaf=first.is_leaf)
+    for r in rows:
+        merged.madds += r.madds
+        merged.flops += r.flops
+        merged.activation_bytes += r.activation_bytes
+        merged.memory_access_bytes += r.memory_access_bytes
+        merged.calls += r.calls
+    return merged
 
 
 # ---------------------------------------------------------------------------
@@ -319,6 +373,7 @@ def _layer_rows(trace: Trace, costs: list[OpCost], owners: _Ownership) -> list[R
             params=recursive.get(call.path, 0) if call.call == 0 else 0,
             calls=1,
             is_leaf=call.is_leaf,
+            call=call.call,
         )
         for cost in costs[call.first_op : call.end_op]:
             row.add(cost)
@@ -462,6 +517,7 @@ def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: 
         memory_access_bytes=mac,
         arithmetic_intensity=flops / mac if mac else None,
         output_shape=[list(r.shape) for r in trace.outputs],
+        partial=bool(uncounted),  # some ops have no formula: MAdds / FLOPs are a lower bound
     )
     detector = None
     if trace.detector is not None:
@@ -508,47 +564,7 @@ def _widest_unread(name: str, unread: set[str], model: torch.nn.Module) -> str:
     return ".".join(parts)
 
 
-def profile(
-    model: Any,
-    input_size: Any = None,
-    device: str = "meta",
-    model_kwargs: dict[str, Any] | None = None,
-    proposals: int | None = None,
-    detections: int | None = None,
-) -> Profile:
-    """Profile a zoo name, a spec string ("torchvision:resnet50",
-    "timm:vit_base_patch16_224", "file.py:build") or an nn.Module, in one
-    traced inference pass.
-
-    `input_size` is the full input shape (1, 3, 224, 224), or a list of them
-    (or of `netstat.spec.InputSpec` with a dtype), one per forward argument;
-    every spec has a default. `model_kwargs` go to the model's builder. The
-    default device "meta" allocates nothing and runs no arithmetic; a forward
-    that needs real values falls back to CPU (see `Profile.notes`). A
-    detector's box head runs on `proposals` boxes and its mask / keypoint
-    heads on `detections` (default: the model's own maxima). A user's module
-    is never run or changed: netstat traces a copy.
-    """
-    from netstat.spec import resolve
-
-    source = resolve(model, input_size, model_kwargs)
-    source.proposals, source.detections = _count(proposals, "proposals"), _count(detections, "detections")
-    trace, built = trace_model(source, device)
-    result = build_profile(source.name, source.input_shape, trace, built)
-    result.published = source.published
-    result.notes = source.notes + result.notes + _published_note(source.published, result, bool(packed_params(built)))
-    return result
-
-
-def _count(value: int | None, name: str) -> int | None:
-    from netstat.errors import UsageError
-
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise UsageError(f"{name} must be a whole number of boxes (0 or more), not {value!r}.")
-    return value
-
-
-def _published_note(published: dict[str, Any] | None, result: Profile, quantized: bool) -> list[str]:
+def published_note(published: dict[str, Any] | None, result: Profile, quantized: bool) -> list[str]:
     """What torchvision publishes for the weights entry, beside what was counted."""
     if not published or published.get("params") is None:
         return []

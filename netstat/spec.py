@@ -11,7 +11,7 @@ A spec is one of:
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import importlib
 import importlib.util
 import numbers
@@ -86,26 +86,14 @@ class ModelSource:
         if self.zoo_name is not None:
             from netstat.zoo import get_model
 
-            return call_builder(functools.partial(get_model, self.zoo_name, device), kwargs, self.name)
+            return get_model(self.zoo_name, device, **kwargs)
+        from netstat.zoo import call_builder
+
         with torch.device(device):
             model = call_builder(self.factory, kwargs, self.name)
         if not isinstance(model, torch.nn.Module):
             raise UsageError(f"The factory for '{self.name}' returned {type(model).__name__}, not a torch.nn.Module.")
         return model.eval()
-
-
-def call_builder(factory: Callable[..., Any], kwargs: dict[str, Any], name: str):
-    """factory(**kwargs); an argument the builder does not take is the user's mistake."""
-    try:
-        return factory(**kwargs)
-    except TypeError as err:
-        if kwargs and "keyword argument" in str(err) and any(k in str(err) for k in kwargs):
-            raise UsageError(f"'{name}' cannot be built with {_kwargs_text(kwargs)}: {str(err).rstrip('.')}.") from None
-        raise
-
-
-def _kwargs_text(kwargs: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
 
 
 def resolve(spec: Any, input_size: Any = None, model_kwargs: dict[str, Any] | None = None) -> ModelSource:
@@ -118,10 +106,11 @@ def resolve(spec: Any, input_size: Any = None, model_kwargs: dict[str, Any] | No
 
     inputs = as_inputs(input_size)
     kwargs = dict(model_kwargs or {})
-    if isinstance(spec, ModelSource):
+    if isinstance(spec, ModelSource):  # a copy: the caller's source keeps its inputs
+        source = dataclasses.replace(spec, notes=list(spec.notes), model_kwargs={**spec.model_kwargs, **kwargs})
         if inputs:
-            spec.set_inputs(inputs)
-        return spec
+            source.set_inputs(inputs)
+        return source
     if isinstance(spec, torch.nn.Module):
         if kwargs:
             raise UsageError("model_kwargs build a model from a spec; an nn.Module instance is already built.")
@@ -191,13 +180,6 @@ def _from_hub_package(package: str, name: str, kwargs: dict[str, Any]) -> ModelS
         source.follows_input = True
         source.notes.append("torchvision detector: min_size / max_size follow the input so that its transform does not resize it.")
     return source
-
-
-def closest(name: str, candidates) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)
-    return f"Did you mean {', '.join(close)}?" if close else ""
 
 
 def _from_factory(location: str, attr: str, spec: str, kwargs: dict[str, Any]) -> ModelSource:

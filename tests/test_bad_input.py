@@ -372,7 +372,7 @@ def _calc():
 
 
 def _stack(*args, **kwargs):
-    from netstat.receptive import stack
+    from netstat.rf import stack
 
     return stack(*args, **kwargs)
 
@@ -422,7 +422,7 @@ API_CASES = [
     api(lambda d: _calc().conv("8", 16, 3), UsageError, "cin", id="api-calc-cin-string"),
     api(lambda d: _calc().conv(8.5, 16, 3), UsageError, "cin", id="api-calc-cin-float"),
     api(lambda d: _calc().conv(8, 16, None), UsageError, "kernel", id="api-calc-kernel-none"),
-    # ---- netstat.receptive.stack (the rf calculator)
+    # ---- netstat.rf.stack (the rf calculator)
     api(lambda d: _stack(3, 0), UsageError, "layers", id="api-stack-zero-layers"),
     api(lambda d: _stack(3, 10_001), UsageError, "layers", id="api-stack-too-many-layers"),
     api(lambda d: _stack(0, 3), UsageError, "kernel", id="api-stack-zero-kernel"),

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from netstat.catalog import build_catalog, catalog_path, load_catalog, write_json_atomic
+from netstat.catalog import catalog_path, load_catalog, write_json_atomic
+from netstat.check import build_catalog
 from netstat.zoo import list_models
 
 REGENERATE = "NETSTAT_UPDATE_GOLDEN=1 pytest tests/test_catalog.py"

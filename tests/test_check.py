@@ -82,7 +82,7 @@ def test_baseline_holds_every_quantity_and_versions(baseline_doc):
 
 
 def test_final_feature_rf():
-    pytest.importorskip("netstat.receptive")
+    pytest.importorskip("netstat.rf")
     vgg = checking.measure(checking.select(["vgg16"])[0].source)
     assert vgg["rf"] == [212, 212] and vgg["rf_stride"] == [32, 32]  # pool5, Araujo et al. 2019
     lenet = checking.measure(checking.select(["lenet5"])[0].source)

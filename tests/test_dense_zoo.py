@@ -301,7 +301,7 @@ def test_torchvision_fasterrcnn_through_spec_loader():
 
 
 def _rf_layers(name_or_model, input_size=None) -> dict:
-    receptive = pytest.importorskip("netstat.receptive")
+    receptive = pytest.importorskip("netstat.rf")
     result = receptive.receptive_field(name_or_model, input_size)
     return {layer.name: layer.rf for layer in result.layers if layer.call == 0}
 

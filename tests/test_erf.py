@@ -23,7 +23,7 @@ import netstat
 from netstat.cli import app
 from netstat.erf import effective_rf, linearised, mass_radii, verify
 from netstat.errors import ModelRunError
-from netstat.receptive import receptive_field
+from netstat.analysis import receptive_field
 
 runner = CliRunner()
 

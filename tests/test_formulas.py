@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import assume, given, settings
@@ -15,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from netstat import formulas
 from netstat.formulas import Cost
-from netstat.metrics import profile
+from netstat.analysis import profile
 
 
 def totals(module: nn.Module, shape) -> dict:
@@ -399,3 +400,21 @@ def test_views_the_schema_does_not_mark_are_data_movement():
     p = profile(Lambda(pieces), input_size=(2, 4))
     assert p.uncounted_ops == {}
     assert p.totals["flops"] == 0
+
+
+class _GridSample(nn.Module):
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x):
+        grid = torch.zeros(1, 5, 6, 2, device=x.device)
+        return F.grid_sample(x, grid, mode=self.mode, align_corners=False) + torch.linspace(0, 1, 6, device=x.device)
+
+
+@pytest.mark.parametrize("mode, per_element", [("bilinear", 7), ("nearest", 0), ("bicubic", 31)])
+def test_grid_sample_counts_its_interpolation_taps(mode, per_element):
+    """Output 1 x 3 x 5 x 6 = 90 elements; the taps as for upsampling; linspace is creation (0)."""
+    p = profile(_GridSample(mode), input_size=(1, 3, 8, 8))
+    assert p.uncounted_ops == {}
+    assert p.by_operator()["aten.grid_sampler_2d.default"]["flops"] == per_element * 90

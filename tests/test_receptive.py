@@ -1,4 +1,4 @@
-"""Analytic receptive fields (netstat.receptive) and the `rf` command.
+"""Analytic receptive fields (netstat.rf) and the `rf` command.
 
 Every expected value is either written out as arithmetic here or comes from
 a named published source.
@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from netstat.cli import app
 from netstat.errors import UsageError
-from netstat.receptive import analyze, receptive_field, stack
+from netstat.analysis import receptive_field
+from netstat.rf import analyze, stack
 
 runner = CliRunner()
 
@@ -187,7 +188,7 @@ def _brute_positions(taps):
 def test_gridding_positions_match_sets():
     import random
 
-    from netstat.receptive import _positions
+    from netstat.rf.calculator import _positions
 
     rng = random.Random(0)
     for _ in range(500):
@@ -380,7 +381,7 @@ def test_one_dimensional_input():
 
 
 def test_analyze_reuses_a_profile_trace():
-    from netstat.metrics import profile
+    from netstat.analysis import profile
 
     p = profile("resnet18")
     res = analyze(p.trace, "resnet18")

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from netstat.cli import app
-from netstat.report import build_report, figure_source, latency_figure, latency_source, load_benchmarks
+from netstat.render.figures import figure_source, latency_figure, latency_source
+from netstat.render.report import build_report, load_benchmarks
 
 MODELS = "lenet5,resnet20_cifar,alexnet"  # alexnet: one of the RF-growth nets
 runner = CliRunner()

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from netstat.errors import ModelRunError, UsageError
-from netstat.metrics import profile
+from netstat.analysis import profile
 
 
 class HSwishResidual(nn.Module):

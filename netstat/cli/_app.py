@@ -34,7 +34,20 @@ _NO_ARGS_HELP = tuple(
 
 
 # The library's argument names (netstat.errors.PARAMETERS) as this CLI's flags.
-FLAGS = {"models": "--models", "update": "--update", "input_size": "--input (once per forward argument)"}
+FLAGS = {
+    "models": "--models",
+    "update": "--update",
+    "input_size": "--input (once per forward argument)",
+    "input_shape": "--input",
+    "seeds": "--seeds",
+    "verify_layers": "--depth",
+    "min_time": "--min-time",
+    "max_time": "--max-time",
+    "amp": "--amp",
+    "dtype": "--dtype",
+    "threads": "--threads",
+    "cpu_device": "--device cpu",
+}
 
 
 class _Group(TyperGroup):

@@ -1,5 +1,5 @@
 """`netstat check` (baselines, papers) and `netstat report`: parse, call
-netstat.check / netstat.report, render."""
+netstat.check / netstat.render.report, render."""
 
 from __future__ import annotations
 
@@ -86,11 +86,11 @@ def report(
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | md"),
 ) -> None:
     """Regenerate the reports and figures (deterministic: the same files on every run)."""
-    from netstat import report as reporting
     from netstat.render import Column, Table, emit
+    from netstat.render.report import build_report
 
     fmt = check_format(fmt)
-    result = reporting.build_report(out, models, crosscheck=crosscheck, progress=_progress("Reporting"))
+    result = build_report(out, models, crosscheck=crosscheck, progress=_progress("Reporting"))
     table = Table(title=f"Reports · {out}", columns=[Column("file", "left"), Column("contents", "left")])
     for path, what in result.files.items():
         table.add_row([str(path), what])

@@ -56,7 +56,7 @@ def profile(
     crosscheck: bool = typer.Option(False, "--crosscheck", help="Compare the totals with fvcore, thop and torch.utils.flop_counter."),
 ) -> None:
     """Parameters, MAdds, FLOPs, shapes, memory and memory access, per layer and in total."""
-    from netstat.metrics import profile as run_profile
+    from netstat.analysis import analyze
     from netstat.render.profile import profile_tables
 
     fmt = check_format(fmt)
@@ -64,25 +64,22 @@ def profile(
         raise UsageError(f"Unknown --by '{by}'.", hint=f"Use one of: {', '.join(BY)}.")
     if depth < 0:
         raise UsageError(f"--depth must be 0 or more, not {depth}.")
-    shape = parse_inputs(input_shape)
-    result = run_profile(model, input_size=shape, device=_check_device(device), model_kwargs=parse_model_kwargs(model_kwargs), proposals=proposals, detections=detections)
+    analysis = analyze(model, parse_inputs(input_shape), parse_model_kwargs(model_kwargs), _check_device(device), proposals, detections)
+    result = analysis.profile
     for line in result.notes:
         note(f"[yellow]Note:[/] {line}")
     data = result.to_dict()
     rf_cells = None
     if rf:
-        from netstat.receptive import analyze
-
-        rf_result = analyze(result.trace)
-        rf_cells = {i: layer.describe() for i, layer in enumerate(rf_result.layers)}
+        rf_result = analysis.receptive_field
+        rf_cells = {(layer.name, layer.call): layer.describe() for layer in rf_result.layers}
         data["receptive_field"] = rf_result.to_dict()
     tables = profile_tables(result, by=by, depth=depth, rf_cells=rf_cells)
     if crosscheck:
         from netstat.crosscheck import crosscheck as run_crosscheck
-        from netstat.spec import resolve
         from netstat.render.check import crosscheck_tables
 
-        cross = run_crosscheck(resolve(model, shape, parse_model_kwargs(model_kwargs)))
+        cross = run_crosscheck(analysis)
         tables += crosscheck_tables(cross)
         data["crosscheck"] = cross.to_dict()
     emit(tables, data, fmt)
@@ -99,27 +96,20 @@ def compare(
     crosscheck: bool = typer.Option(False, "--crosscheck", help="Also show fvcore / thop / flop_counter totals."),
 ) -> None:
     """Models side by side: params, MAdds, FLOPs, memory, final RF, accuracy (and latency with --bench)."""
-    from netstat.metrics import profile as run_profile
+    from netstat.analysis import compare as run_compare
     from netstat.render.profile import compare_table
 
     fmt = check_format(fmt)
     if len(models) < 2:
         raise UsageError(f"compare needs two or more models, not {len(models)}.", hint=f"For example: netstat compare {models[0] if models else 'vgg16'} mobilenet_v1.")
     shape = parse_inputs(input_shape)
-    device = _check_device(device)
-    kwargs = parse_model_kwargs(model_kwargs)
-    profiles = [run_profile(m, input_size=shape, device=device, model_kwargs=kwargs) for m in models]
+    comparison = run_compare(models, shape, parse_model_kwargs(model_kwargs), _check_device(device))
+    profiles = comparison.profiles
     for p in profiles:
         for line in p.notes:
             note(f"[yellow]Note ({p.model}):[/] {line}")
-    extra: dict[str, dict[str, str]] = {"Top-1": {}}
-    data = {"models": [p.to_dict() for p in profiles]}
-    for p, entry in zip(profiles, data["models"]):
-        top1 = _top1(p.model)
-        entry["top1"] = top1
-        if top1 is not None:
-            extra["Top-1"][p.model] = f"{top1:.1f}%"
-    _add_final_rf(profiles, data, extra)
+    data = comparison.to_dict()
+    extra = _compare_columns(comparison)
     tables = []
     if bench:
         from netstat.bench import compare_latency
@@ -132,33 +122,23 @@ def compare(
     tables.append(compare_table(profiles, extra))
     if crosscheck:
         from netstat.crosscheck import crosscheck as run_crosscheck
-        from netstat.spec import resolve
         from netstat.render.check import crosscheck_tables
 
-        for m, entry in zip(models, data["models"]):
-            cross = run_crosscheck(resolve(m, shape, kwargs))
+        for analysis, entry in zip(comparison.analyses, data["models"]):
+            cross = run_crosscheck(analysis)
             tables += crosscheck_tables(cross)
             entry["crosscheck"] = cross.to_dict()
     emit(tables, data, fmt)
 
 
-def _top1(name: str) -> float | None:
-    from netstat.zoo._registry import _MODELS
-
-    spec = _MODELS.get(name)
-    return spec.published.top1 if spec is not None and spec.published is not None else None
-
-
-def _add_final_rf(profiles, data, extra) -> None:
-    """The receptive field of each model's final feature map (before any
-    global pooling: VGG-16 212, ResNet-50 427)."""
-    from netstat.receptive import analyze
-
-    extra["Final RF"] = {}
-    for p, entry in zip(profiles, data["models"]):
-        features = analyze(p.trace).features
-        entry["final_rf"] = features.to_dict() if features is not None else None
-        extra["Final RF"][p.model] = features.describe() if features is not None else "-"
+def _compare_columns(comparison) -> dict[str, dict[str, str]]:
+    """The top-1 and final-RF columns of the comparison table."""
+    top1 = {a.name: f"{comparison.top1(a):.1f}%" for a in comparison.analyses if comparison.top1(a) is not None}
+    final = {}
+    for a in comparison.analyses:
+        features = comparison.final_rf(a)
+        final[a.name] = features.describe() if features is not None else "-"
+    return {"Top-1": top1, "Final RF": final}
 
 
 calc_app = typer.Typer(help="Back-of-the-envelope calculators (no model needed).", no_args_is_help=True)

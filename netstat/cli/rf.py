@@ -72,7 +72,7 @@ def rf(
 
 
 def _calculator(kernel, layers, stride, dilation, channels, bias, fmt) -> None:
-    from netstat.receptive import stack
+    from netstat.rf import stack
     from netstat.render.rf import stack_table
 
     k = parse_int_list(kernel, "--kernel") if kernel is not None else [3]
@@ -93,7 +93,7 @@ TABLE_ROWS = 200  # a longer stack shows its first and last 100 layers in the ta
 def _shortened(table, rates: list[int], fmt: str):
     """Rich takes many seconds to lay out thousands of rows: in the table
     format a long stack keeps its first and last layers (and rates), and says so."""
-    from netstat.receptive import rates_text
+    from netstat.rf import rates_text
 
     n, half = len(table.rows), TABLE_ROWS // 2
     if fmt != "table" or n <= TABLE_ROWS:
@@ -108,7 +108,7 @@ def _shortened(table, rates: list[int], fmt: str):
 def _check_calculator(layers: int, strides: list[int], rates: list[int], channels: int | None) -> None:
     """The calculator's counts, checked here so that the errors name the flags
     (the library checks them again and names its parameters)."""
-    from netstat.receptive import MAX_CHANNELS, MAX_LAYERS
+    from netstat.rf import MAX_CHANNELS, MAX_LAYERS
 
     if not 1 <= layers <= MAX_LAYERS:
         raise UsageError(f"--layers must be between 1 and {MAX_LAYERS:,}, not {layers}.")
@@ -120,12 +120,13 @@ def _check_calculator(layers: int, strides: list[int], rates: list[int], channel
 
 
 def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) -> None:
-    from netstat.receptive import receptive_field
+    from netstat.analysis import analyze
     from netstat.render.rf import erf_table, plot_erf, plot_growth, rf_table, verify_table
 
     tables, entries, results, failed = [], [], [], False
-    for name in models:
-        result = receptive_field(name, shape)
+    analyses = [analyze(name, shape) for name in models]  # one trace each, shared by --verify and --effective
+    for analysis in analyses:
+        name, result = analysis.source, analysis.receptive_field
         if not result.axis_names:
             raise UsageError(f"The input {'x'.join(map(str, result.input_shape))} of {result.model} has no spatial dims, so it has no receptive field.")
         if effective and plot is not None and len(result.axis_names) > 2:
@@ -147,7 +148,7 @@ def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) ->
     if effective:
         from netstat.erf import effective_rf
 
-        erfs = [effective_rf(name, r.input_shape, seeds=seeds, layer=layer) for name, r in zip(models, results)]
+        erfs = [effective_rf(a.source, r.input_shape, seeds=seeds, layer=layer, analytic=r) for a, r in zip(analyses, results)]
         tables.append(erf_table(erfs))
         for data, e in zip(entries, erfs):
             data["effective"] = e.to_dict()

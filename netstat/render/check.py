@@ -1,6 +1,6 @@
 """Tables for `netstat check`, `check --papers`, the cross-check and the zoo
 report. Only formatting: every number arrives computed (netstat.check,
-netstat.crosscheck, netstat.report)."""
+netstat.crosscheck, netstat.render.report)."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def totals_footer(profile, rf_final: str | None = None) -> list[str]:
     return lines
 
 
-def profile_tables(profile, by: str = "layer", depth: int = 3, rf_cells: dict[int, str] | None = None) -> list[Table]:
+def profile_tables(profile, by: str = "layer", depth: int = 3, rf_cells: dict[tuple[str, int], str] | None = None) -> list[Table]:
     """`by`: "layer" (a depth-limited module tree), "type" or "stage"."""
     title = f"{profile.model} — input {shape_str(profile.input_shape)}"
     if by == "type":
@@ -87,8 +87,8 @@ def profile_tables(profile, by: str = "layer", depth: int = 3, rf_cells: dict[in
             cells = [f"{indent}{label}", r.type, _shapes(r.output_shape)] + _cost_cells(r)
             raw = [r.name, r.type, _shapes(r.output_shape)] + _cost_raw(r)
             if rf_cells is not None:
-                cells.append(rf_cells.get(i, "-"))
-                raw.append(rf_cells.get(i, ""))
+                cells.append(rf_cells.get(r.key, "-"))
+                raw.append(rf_cells.get(r.key, ""))
             t.add_row(cells, raw=raw)
     t.footer = totals_footer(profile)
     return [t] + ([detector_table(profile)] if profile.detector is not None else [])

@@ -1,9 +1,8 @@
 """Tables and figures for `netstat rf`: analytic RF per layer, the stack /
 dilation calculator, the gradient check, and the effective RF.
 
-Only formatting: every number arrives computed (netstat.receptive,
-netstat.erf). Figures are written atomically (a temporary file in the same
-folder, then os.replace) with matplotlib's Agg backend.
+Only formatting: every number arrives computed (netstat.rf,
+netstat.erf). The figures are drawn and written by netstat.render.figures.
 """
 
 from __future__ import annotations
@@ -13,14 +12,13 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from netstat.render import Column, Table, grouped, shape_str
-
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+from netstat.render.figures import FIGURE_SUFFIXES  # noqa: F401 - `netstat rf --plot` checks its suffix
 
 
 def _num(x) -> str:
     """A number for a table cell; an integer of more than 15 digits in
     scientific notation (6.86e156) -- JSON, CSV and Markdown keep it exact."""
-    from netstat.receptive import fmt_number
+    from netstat.rf import fmt_number
 
     if isinstance(x, int) and abs(x) >= 10**15:
         digits = str(abs(x))
@@ -57,7 +55,7 @@ def _rf_cells(st) -> tuple[str, str, str, str, str]:
 def _raw(st) -> list[Any]:
     """RF, stride, centre, effective padding for CSV, axes joined by '|'
     (global: in the RF; misaligned: in the Note)."""
-    from netstat.receptive import number
+    from netstat.rf import number
 
     if st is None:
         return [None] * 4
@@ -139,7 +137,6 @@ def rf_footer(result) -> list[str]:
 def stack_table(res) -> Table:
     """Calculator: the stack layer by layer, the single kernel of the same RF,
     and (dilated stacks) the plain stack and the gridding."""
-    from netstat.receptive import fmt_number
 
     k = "x".join(map(str, res.kernel))
     c = "C" if res.channels is None else str(res.channels)
@@ -264,122 +261,26 @@ def erf_table(results: Sequence[Any]) -> Table:
     return t
 
 
-# --------------------------------------------------------------------------- figures
-
-
-def save_figure(fig, path: str | os.PathLike) -> Path:
-    """Write a matplotlib figure atomically; the suffix picks the format."""
-    from netstat.atomic import atomic_write
-
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=150, bbox_inches="tight"), binary=True)
-    return path
-
-
-def _save_and_close(plt, fig, path: str | os.PathLike) -> Path:
-    """Lay the figure out, write it atomically, and free it from pyplot."""
-    fig.tight_layout()
-    try:
-        return save_figure(fig, path)
-    finally:
-        plt.close(fig)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+# --------------------------------------------------------------------------- figures (netstat.render.figures)
 
 
 def plot_growth(results: Sequence[Any], path: str | os.PathLike) -> Path:
-    """RF size and effective stride along the leaf layers, one line per model."""
-    plt = _pyplot()
-    fig, (ax_rf, ax_j) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=False)
-    for res in results:
-        xs, rf, jumps, global_at = [], [], [], None
-        leaves = [layer for layer in res.layers if layer.is_leaf and layer.rf is not None]
-        for k, layer in enumerate(leaves):
-            st = layer.rf
-            if st.is_global:
-                global_at = k if global_at is None else global_at
-                continue
-            sizes = [a.size for a in st.axes if a.size is not None and not a.whole]
-            if not sizes:
-                continue
-            xs.append(k)
-            rf.append(float(max(sizes)))
-            jumps.append(float(max(abs(a.jump) for a in st.axes if a.size is not None)))
-        (line,) = ax_rf.plot(xs, rf, marker=".", label=res.model)
-        ax_j.plot(xs, jumps, marker=".", color=line.get_color(), label=res.model)
-        size = max(res.input_shape[2:]) if len(res.input_shape) > 2 else None
-        if size:
-            ax_rf.axhline(size, color=line.get_color(), linestyle=":", linewidth=0.8)
-        if global_at is not None:
-            ax_rf.axvline(global_at, color=line.get_color(), linestyle="--", linewidth=0.8)
-    ax_rf.set_ylabel("RF (input pixels)")
-    ax_rf.set_yscale("log")
-    ax_rf.set_title("Receptive field growth (dotted: input size; dashed: first global layer)")
-    ax_rf.legend(fontsize=8)
-    ax_j.set_ylabel("effective stride")
-    ax_j.set_yscale("log", base=2)
-    ax_j.set_xlabel("leaf layer (call order)")
-    return _save_and_close(plt, fig, path)
+    """The report's RF-growth figure (`figures.rf_growth_figure`) for these
+    `RFResult`s: the largest RF reached along the leaf layers, one line per model."""
+    from netstat.errors import UsageError
+    from netstat.render.figures import rf_growth_figure
 
-
-def _plot_erf_1d(e, grad_map, plt, path) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.plot(range(len(grad_map)), grad_map, color="black", linewidth=1)
-    c = float(e.center[0])
-    for radius, style in ((e.r50, "-"), (e.r95, "--")):
-        ax.axvspan(c - radius, c + radius, alpha=0.12 if style == "--" else 0.25, color="tab:blue")
-    st = e.rf
-    if st is not None and st.axes[0].size is not None:
-        half = (float(st.axes[0].size) - 1) / 2
-        ax.axvline(c - half, color="tab:red", linestyle=":")
-        ax.axvline(c + half, color="tab:red", linestyle=":")
-    ax.set_xlim(-0.5, len(grad_map) - 0.5)
-    ax.set_xlabel("input position")
-    ax.set_ylabel("share of |gradient|")
-    ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f}); red: analytic RF", fontsize=9)
-    return _save_and_close(plt, fig, path)
+    if not rf_growth_figure(results, path):
+        raise UsageError("No layer of these models has a local receptive field, so there is no RF growth to plot.")
+    return Path(path)
 
 
 def plot_erf(e, path: str | os.PathLike) -> Path:
     """Heat map of the effective RF with the analytic RF box and the 50% /
-    95% mass circles."""
-    import numpy as np
+    95% mass circles (`figures.erf_figure`)."""
+    from netstat.render.figures import erf_figure
 
-    plt = _pyplot()
-    grad_map = np.asarray(e.heatmap)
-    if grad_map.ndim == 1:
-        return _plot_erf_1d(e, grad_map, plt, path)
-    if grad_map.ndim != 2:
-        raise ValueError("The ERF figure needs a 1-D or 2-D input.")
-    fig, ax = plt.subplots(figsize=(6.5, 6))
-    shown = np.log10(grad_map + grad_map.max() * 1e-6) if grad_map.max() > 0 else grad_map
-    im = ax.imshow(shown, cmap="magma", origin="upper", interpolation="nearest")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="log10 share of |gradient|")
-    cy, cx = (float(c) for c in e.center[:2])
-    ax.plot([cx], [cy], marker="+", color="cyan", markersize=10)
-    from matplotlib.patches import Circle, Rectangle
-
-    for radius, style in ((e.r50, "-"), (e.r95, "--")):
-        ax.add_patch(Circle((cx, cy), radius, fill=False, edgecolor="cyan", linestyle=style, linewidth=1.2))
-    st = e.rf
-    box = "white: analytic RF"
-    if st is not None and all(a.size is not None for a in st.axes[:2]):
-        hh, hw = (float(st.axes[0].size) - 1) / 2, (float(st.axes[1].size) - 1) / 2
-        ax.add_patch(Rectangle((cx - hw - 0.5, cy - hh - 0.5), 2 * hw + 1, 2 * hh + 1, fill=False, edgecolor="white", linestyle=":", linewidth=1.2))
-        if cy - hh < 0 and cx - hw < 0 and cy + hh >= grad_map.shape[0] and cx + hw >= grad_map.shape[1]:
-            box = f"analytic RF {_axes_cell(st.local_size)} px: covers the whole input"
-    ax.set_xlim(-0.5, grad_map.shape[1] - 0.5)
-    ax.set_ylim(grad_map.shape[0] - 0.5, -0.5)
-    ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f} px)\n{box}; {e.seeds} seeds", fontsize=9)
-    return _save_and_close(plt, fig, path)
+    return erf_figure(e, path, _axes_cell(e.rf.local_size) if e.rf is not None else "")
 
 
 def _ratio_text(a: int, b: int) -> str:

@@ -13,7 +13,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from netstat.catalog import TASKS
+from netstat.tasks import TASKS
 from netstat.errors import UsageError
 
 
@@ -134,15 +134,9 @@ def register_alias(alias: str, target: str) -> None:
     _ALIASES[alias] = target
 
 
-def _load() -> None:
-    # Importing the zoo package imports every family module, which registers.
-    import netstat.zoo  # noqa: F401
-
-
 def resolve(name: str) -> str:
     """Canonical model name for `name` (a model or an alias), or a UsageError
     that names the closest matches."""
-    _load()
     key = name.strip().lower().replace("-", "_")
     if key in _MODELS:
         return key
@@ -162,6 +156,12 @@ def get_spec(name: str) -> ModelSpec:
     return _MODELS[resolve(name)]
 
 
+def published_top1(name: str) -> float | None:
+    """The paper's top-1 accuracy of a bundled model, when its spec records one."""
+    spec = _MODELS.get(resolve(name))
+    return spec.published.top1 if spec.published is not None else None
+
+
 def get_model(name: str, device: Any = None, **kwargs: Any):
     """Build a bundled model (architecture only, no weights downloaded).
 
@@ -175,8 +175,6 @@ def get_model(name: str, device: Any = None, **kwargs: Any):
         target = torch.device(device or "cpu")
     except (RuntimeError, TypeError):
         raise UsageError(f"Unknown device {device!r}.", hint="Use cpu, meta or cuda.") from None
-    from netstat.spec import call_builder
-
     with target:
         model = call_builder(spec.builder, kwargs, spec.name)
     return model.eval()
@@ -184,7 +182,6 @@ def get_model(name: str, device: Any = None, **kwargs: Any):
 
 def list_models(filter: str | None = None, task: str | None = None, family: str | None = None) -> list[str]:  # noqa: A002 - torchvision's name
     """Sorted canonical names, optionally filtered by a glob, task and family."""
-    _load()
     names = sorted(_MODELS)
     if filter:
         names = [n for n in names if fnmatch.fnmatch(n, filter)]
@@ -197,5 +194,18 @@ def list_models(filter: str | None = None, task: str | None = None, family: str 
 
 
 def all_specs() -> list[ModelSpec]:
-    _load()
     return [_MODELS[n] for n in sorted(_MODELS)]
+
+
+def call_builder(factory: Callable[..., Any], kwargs: dict[str, Any], name: str):
+    """factory(**kwargs); an argument the builder does not take is the user's mistake."""
+    try:
+        return factory(**kwargs)
+    except TypeError as err:
+        if kwargs and "keyword argument" in str(err) and any(k in str(err) for k in kwargs):
+            raise UsageError(f"'{name}' cannot be built with {_kwargs_text(kwargs)}: {str(err).rstrip('.')}.") from None
+        raise
+
+
+def _kwargs_text(kwargs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())

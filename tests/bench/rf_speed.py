@@ -58,8 +58,8 @@ def main() -> None:
     import torch
 
     from netstat.erf import effective_rf, verify
-    from netstat.metrics import profile
-    from netstat.receptive import analyze
+    from netstat.analysis import profile
+    from netstat.rf import analyze
 
     profile("resnet50")  # warm: imports, zoo build, shape memo
     p = profile("resnet50")

@@ -1,0 +1,94 @@
+"""Latency and throughput, measured so the numbers can be trusted.
+
+The protocol (every choice is recorded in each result's JSON):
+
+1. The model is built on the chosen device with real (randomly initialised)
+   weights, converted to the dtype and memory format asked for, put in eval
+   mode and, with ``compile_mode``, wrapped in ``torch.compile``. A user's own
+   module is never run: a working copy of it is timed (its forward may update
+   buffers or caches). The input is fixed (standard normal, seed 0). Everything runs under ``torch.inference_mode()``
+   (and ``torch.autocast`` with ``amp``), with the thread count set explicitly
+   (default: every core this process may use), Python's garbage collector
+   paused while timing and, on glibc, malloc kept from returning activation
+   memory to the kernel between calls (``netstat.allocator``: page faults
+   had made processes running the same model differ by up to 62%).
+2. Cold start: the first call at each batch size is timed on its own with the
+   wall clock (it includes ``torch.compile`` compilation and cuDNN autotuning).
+3. Warm-up until stable: at least ``warmup_min_iters`` calls and
+   ``warmup_min_time`` seconds, then until the median of the most recent
+   quarter of the warm-up calls is within ``warmup_tolerance`` of the median of
+   the quarter before it, or ``warmup_max_time`` has passed (then a warning).
+4. Measurement. Latency mode times every call on its own: on CPU with
+   ``time.perf_counter_ns``, on CUDA with a pair of CUDA events and a
+   synchronisation after each call. Throughput mode times blocks of
+   back-to-back calls (sized to last about ``block_time``) and synchronises
+   once per block. Samples are taken until the 95% distribution-free
+   confidence interval of the median (binomial order statistics) lies within
+   ±``rel_precision`` (1%) of the median, no sooner than ``min_time`` and no
+   later than ``max_time``.
+5. Statistics: n, mean, median, min, max, p10, p25, p75, p90, p99 (linear
+   interpolation between order statistics, numpy's default), IQR, sample
+   standard deviation, the median's confidence interval; a warning when
+   IQR / median >= 10%.
+
+Nothing here prints: progress goes through the optional ``progress`` callback.
+
+Modules: ``stats`` (order statistics, the median's CI), ``protocol`` (the
+timed loop: window, warm-up, sampling, steps), ``environment`` (the machine
+record, the settings held while timing, device plumbing), ``roofline``
+(``measure_roofline``), ``results`` (``BenchResult``, the JSON document) and
+``run`` (``benchmark``). This package re-exports what callers use.
+"""
+
+from __future__ import annotations
+
+from netstat.bench.environment import (
+    DTYPES,
+    KernelWork,
+    OtherLoad,
+    environment,
+    gc_paused,
+    measuring,
+    torch_settings,
+    usable_cores,
+)
+from netstat.bench.protocol import Measurement, Protocol, WarmUp, make_step, measure, warm_up
+from netstat.bench.results import SCHEMA_VERSION, BenchProgress, BenchResult, ProgressFn, to_json
+from netstat.bench.roofline import Roofline, measure_roofline
+from netstat.bench.run import COMPILE_MODES, MODES, UNSTABLE_IQR, benchmark, compare_latency
+from netstat.bench.run import _prepare  # noqa: F401 - tests/test_bench.py checks the working copy through it
+from netstat.bench.stats import Stats, median_ci_ranks, median_ci_rel, percentile, summarize
+
+__all__ = [
+    "COMPILE_MODES",
+    "DTYPES",
+    "MODES",
+    "SCHEMA_VERSION",
+    "UNSTABLE_IQR",
+    "BenchProgress",
+    "BenchResult",
+    "KernelWork",
+    "Measurement",
+    "OtherLoad",
+    "ProgressFn",
+    "Protocol",
+    "Roofline",
+    "Stats",
+    "WarmUp",
+    "benchmark",
+    "compare_latency",
+    "environment",
+    "gc_paused",
+    "make_step",
+    "measure",
+    "measure_roofline",
+    "measuring",
+    "median_ci_ranks",
+    "median_ci_rel",
+    "percentile",
+    "summarize",
+    "to_json",
+    "torch_settings",
+    "usable_cores",
+    "warm_up",
+]

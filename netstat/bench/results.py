@@ -1,0 +1,121 @@
+"""What `benchmark` returns: one BenchResult per model and batch, its
+derived quantities (throughput, achieved FLOP/s, the roofline bound) and the
+JSON document `netstat bench --format json` writes (schema SCHEMA_VERSION)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from netstat.bench.roofline import Roofline
+from netstat.bench.stats import NS, Stats
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BenchProgress:
+    """What the measurement is doing; `fraction` (0..1) is within task `index`
+    of `total` tasks."""
+
+    task: str
+    phase: str  # "build" | "cold start" | "warm-up" | "measure" | "done" | "skipped"
+    fraction: float
+    index: int
+    total: int
+
+
+ProgressFn = Callable[[BenchProgress], None]
+
+
+@dataclass
+class BenchResult:
+    """One model at one batch size on one device."""
+
+    model: str
+    device: str
+    batch: int
+    dtype: str
+    mode: str
+    input_shape: tuple[int, ...]
+    status: str = "ok"  # "ok" | "oom"
+    error: str | None = None
+    stats: Stats | None = None  # per-iteration time, ns
+    cold_start_ns: int | None = None
+    iterations_per_sample: int = 1
+    measurement: dict[str, Any] = field(default_factory=dict)
+    madds: int | None = None
+    flops: int | None = None
+    memory_access_bytes: int | None = None
+    peak_memory_bytes: int | None = None
+    roofline: Roofline | None = None
+    warnings: list[str] = field(default_factory=list)
+    protocol: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median_ms(self) -> float | None:
+        return None if self.stats is None else self.stats.median / 1e6
+
+    @property
+    def samples_per_s(self) -> float | None:
+        """Samples per second at the median per-iteration time."""
+        return None if self.stats is None else self.batch * NS / self.stats.median
+
+    @property
+    def achieved_flops_per_s(self) -> float | None:
+        if self.stats is None or self.flops is None:
+            return None
+        return self.flops * NS / self.stats.median
+
+    @property
+    def arithmetic_intensity(self) -> float | None:
+        if not self.flops or not self.memory_access_bytes:
+            return None
+        return self.flops / self.memory_access_bytes
+
+    def roofline_dict(self) -> dict[str, Any] | None:
+        if self.roofline is None:
+            return None
+        out = self.roofline.to_dict()
+        ai, achieved = self.arithmetic_intensity, self.achieved_flops_per_s
+        attainable = None if ai is None else self.roofline.attainable(ai)
+        out.update(
+            arithmetic_intensity=ai,
+            attainable_flops_per_s=attainable,
+            fraction_of_attainable=None if attainable is None or achieved is None else achieved / attainable,
+            fraction_of_peak=None if achieved is None else achieved / self.roofline.peak_flops_per_s,
+            bound=None if ai is None else ("memory" if ai < self.roofline.ridge_point else "compute"),
+        )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "device": self.device,
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "mode": self.mode,
+            "input_shape": list(self.input_shape),
+            "status": self.status,
+            "error": self.error,
+            "latency_ms": None if self.stats is None else self.stats.to_ms(),
+            "throughput": {"samples_per_s": self.samples_per_s, "iterations_per_sample": self.iterations_per_sample},
+            "cold_start_ms": None if self.cold_start_ns is None else self.cold_start_ns / 1e6,
+            "madds": self.madds,
+            "flops": self.flops,
+            "memory_access_bytes": self.memory_access_bytes,
+            "arithmetic_intensity": self.arithmetic_intensity,
+            "achieved_flops_per_s": self.achieved_flops_per_s,
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "roofline": self.roofline_dict(),
+            "measurement": self.measurement,
+            "warnings": list(self.warnings),
+            "protocol": self.protocol,
+            "env": self.env,
+        }
+
+
+def to_json(results: Sequence[BenchResult]) -> dict[str, Any]:
+    """The document `netstat bench --format json` writes."""
+    return {"schema_version": SCHEMA_VERSION, "results": [r.to_dict() for r in results]}

@@ -1,0 +1,448 @@
+"""`benchmark()`: each model built and prepared once, then at each batch size
+a cold start, the warm-up, the measurement (netstat.bench.protocol) and the
+result with its settings, costs and warnings.
+
+Nothing here prints: progress goes through the optional `progress` callback.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+from netstat.bench.environment import (
+    DTYPES,
+    KernelWork,
+    OtherLoad,
+    check_device,
+    environment,
+    first_line,
+    free,
+    gc_paused,
+    is_oom,
+    measuring,
+    sync_fn,
+    torch_dtype,
+    usable_cores,
+)
+from netstat.bench.protocol import Measurement, PhaseReport, Protocol, WarmUp, make_step, measure, warm_up
+from netstat.bench.results import BenchProgress, BenchResult, ProgressFn
+from netstat.bench.roofline import Roofline, measure_roofline
+from netstat.bench.stats import NS, summarize
+from netstat.errors import PARAMETERS, ArgumentError, ModelRunError, NetstatError, UsageError
+
+MODES = ("latency", "throughput")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+UNSTABLE_IQR = 0.10  # warn when IQR / median reaches this
+KERNEL_SHARE_WARNING = 0.05  # warn when the kernel's time is this share of the measured time
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The settings every model and batch of one `benchmark` call shares."""
+
+    device: str
+    threads: int
+    dtype: str
+    amp: bool
+    channels_last: bool
+    compile_mode: str | None
+    cudnn_benchmark: bool
+    mode: str
+    costs: bool
+    protocol: Protocol
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+
+class _Progress:
+    """Sends BenchProgress events to the caller's callback, if any."""
+
+    def __init__(self, progress: ProgressFn | None, total: int) -> None:
+        self.progress, self.total = progress, total
+
+    def emit(self, task: str, phase: str, fraction: float, index: int) -> None:
+        if self.progress is not None:
+            self.progress(BenchProgress(task, phase, fraction, index, self.total))
+
+    def roofline(self, what: str, fraction: float) -> None:
+        """measure_roofline's progress ("matmul" or "copy"), as task 0."""
+        self.emit(f"roofline ({what})", "measure", fraction, 0)
+
+
+@dataclass(frozen=True)
+class _TaskProgress:
+    """One task's (phase, fraction) reports, as events of `events`."""
+
+    events: _Progress
+    task: str
+    index: int
+
+    def __call__(self, phase: str, fraction: float) -> None:
+        self.events.emit(self.task, phase, fraction, self.index)
+
+
+@dataclass
+class _Timing:
+    """What timing one model at one batch size found."""
+
+    warm: WarmUp
+    calls: int  # per sample
+    measurement: Measurement
+    other: OtherLoad
+    kernel: KernelWork
+
+
+# --------------------------------------------------------------------------- benchmark()
+
+
+def benchmark(
+    model: Any,
+    input_size: Sequence[int] | None = None,
+    *,
+    device: str = "cpu",
+    batches: Sequence[int] | None = None,
+    threads: int | None = None,
+    dtype: str = "fp32",
+    amp: bool = False,
+    channels_last: bool = False,
+    compile_mode: str | None = None,
+    cudnn_benchmark: bool = False,
+    mode: str = "latency",
+    min_time: float = 1.0,
+    max_time: float = 10.0,
+    roofline: bool = False,
+    costs: bool = True,
+    allocator: str = "steady",
+    progress: ProgressFn | None = None,
+) -> list[BenchResult]:
+    """Measure one or more models (names, specs or nn.Modules; a list for
+    several) at each batch size, following the protocol in netstat.bench's
+    docstring. Returns one BenchResult per model and batch, in order.
+
+    `input_size` is the full input shape; `batches` replaces its first
+    dimension (default: the input's own batch, 1 for zoo models).
+    `compile_mode` None runs eagerly, else one of COMPILE_MODES for
+    torch.compile. `amp` keeps the model in fp32 under torch.autocast to
+    `dtype`. An out-of-memory batch is reported (status "oom") and skipped.
+    `allocator` "steady" keeps freed memory in glibc's heap while measuring
+    (netstat.allocator), "system" leaves malloc alone.
+    """
+    from netstat.allocator import describe
+
+    device = _validate(device, batches, threads, dtype, amp, mode, compile_mode)
+    describe(allocator)  # validates the policy before anything is built
+    protocol = Protocol.from_times(min_time, max_time)
+    plan = _plan(model, input_size, batches)
+    run = _Run(device, threads or usable_cores(), dtype, amp, channels_last, compile_mode, cudnn_benchmark,
+               mode, costs, protocol)
+    events = _Progress(progress, sum(len(b) for _, b in plan) + (1 if roofline else 0))
+    with measuring(run.threads, cudnn_benchmark, allocator) as malloc:
+        machine = {**environment(device), "allocator": malloc}
+        roof = _roofline(device, dtype, events) if roofline else None
+        return _bench_all(plan, run, machine, roof, events, 1 if roofline else 0)
+
+
+def compare_latency(models: Sequence[Any], input_size: Sequence[int] | None = None, **options: Any) -> list[dict[str, Any] | None]:
+    """Per model, in order, its `latency_ms` statistics (a dict with "median",
+    "p10", ... in ms) or None where it was skipped; for `netstat compare
+    --bench`. `options` go to `benchmark` (default: batch 1, all usable cores)."""
+    results = benchmark(list(models), input_size, **options)
+    return [None if r.stats is None else r.stats.to_ms() for r in results]
+
+
+def _one_of(value: Any, choices: Sequence[str], what: str) -> None:
+    """A UsageError listing the choices when `value` is not one of them."""
+    if value not in choices:
+        raise UsageError(f"Unknown {what} '{value}'.", hint=f"Use one of: {', '.join(choices)}.")
+
+
+def _validate(device, batches, threads, dtype, amp, mode, compile_mode) -> str:
+    """One UsageError sentence for the first bad argument; the device, normalised."""
+    _one_of(dtype, tuple(DTYPES), "dtype")
+    if amp and dtype == "fp32":
+        raise ArgumentError(
+            "{amp} runs an fp32 model under autocast to a lower precision: give {dtype} fp16 or bf16 with it."
+        )
+    _one_of(mode, MODES, "mode")
+    if compile_mode is not None:
+        _one_of(compile_mode, COMPILE_MODES, "compile mode")
+    if threads is not None and threads < 1:
+        raise ArgumentError("{threads} must be a positive integer, not {given}.", given=threads)
+    if batches is not None:
+        if not batches or any(int(b) != b or b < 1 for b in batches):
+            raise UsageError(f"Every batch size must be a positive integer, not {list(batches)}.")
+    return check_device(device)
+
+
+def _plan(model: Any, input_size: Sequence[int] | None, batches: Sequence[int] | None) -> list[tuple[Any, list[int]]]:
+    """Each model resolved (netstat.spec) with the batch sizes to time it at."""
+    from netstat.spec import resolve
+
+    specs = list(model) if isinstance(model, (list, tuple)) else [model]
+    sources = [resolve(s, tuple(input_size) if input_size is not None else None) for s in specs]
+    for src in sources:
+        if not src.input_shape:
+            raise ArgumentError("'{model}' has no default input shape.", hint="Give one with {input_size}.", model=src.name)
+    return [(src, list(batches) if batches else [src.input_shape[0]]) for src in sources]
+
+
+def _roofline(device: str, dtype: str, events: _Progress) -> Roofline:
+    """The device's ceilings, reported as task 0."""
+    events.emit("roofline", "measure", 0.0, 0)
+    roof = measure_roofline(device, dtype, progress=events.roofline)
+    events.emit("roofline", "done", 1.0, 0)
+    return roof
+
+
+def _bench_all(plan, run: _Run, machine: dict[str, Any], roof: Roofline | None, events: _Progress, index: int) -> list[BenchResult]:
+    """Every model of the plan, built once, at each of its batch sizes."""
+    results: list[BenchResult] = []
+    for src, batch_list in plan:
+        events.emit(src.name, "build", 0.0, index)
+        net = _prepare(src, run.device, run.dtype, run.amp, run.channels_last, run.compile_mode)
+        for batch in batch_list:
+            task = f"{src.name} · batch {batch}"
+            result = _bench_one(net, src, batch, run, _TaskProgress(events, task, index))
+            _annotate(result, src, run, machine, roof)
+            results.append(result)
+            events.emit(task, "done" if result.status == "ok" else "skipped", 1.0, index)
+            index += 1
+        del net
+        free(run.device)
+    return results
+
+
+def _annotate(result: BenchResult, src, run: _Run, machine: dict[str, Any], roof: Roofline | None) -> None:
+    """The record beside the timing: environment, settings, protocol, roofline, costs."""
+    result.env = {**machine, **_settings(run, result.batch, src)}
+    result.protocol = run.protocol.to_dict()
+    result.roofline = roof
+    if run.costs and result.status == "ok":
+        counted, warning = _costs(src, result.input_shape, run.dtype, run.amp)
+        for key, value in counted.items():
+            setattr(result, key, value)
+        if warning:
+            result.warnings.append(warning)
+    if run.threads > usable_cores():
+        result.warnings.append(f"{run.threads} threads on {usable_cores()} usable cores: threads compete for cores.")
+
+
+def _settings(run: _Run, batch: int, src) -> dict[str, Any]:
+    """The settings this result was measured with (its `env`, beside the machine)."""
+    import torch
+
+    return {
+        "device": run.device,
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "dtype": run.dtype,
+        "amp": run.amp,
+        "channels_last": run.channels_last,
+        "compile": run.compile_mode,
+        "cudnn_benchmark": run.cudnn_benchmark,
+        "mode": run.mode,
+        "batch": batch,
+        "input_shape": [batch, *src.input_shape[1:]],
+    }
+
+
+def _costs(source, shape: tuple[int, ...], dtype: str, amp: bool) -> tuple[dict[str, int | None], str | None]:
+    """MAdds, FLOPs and memory-access bytes from the profile (on meta), the
+    bytes scaled to the element size when the whole model runs in fp16/bf16."""
+    from netstat.analysis import analyze
+
+    empty = {"madds": None, "flops": None, "memory_access_bytes": None}
+    try:
+        totals = analyze(source, input_size=shape).profile.totals  # the resolved source: a file is not imported again
+    except Exception as err:  # noqa: BLE001 - costs are an extra: report, keep the timing
+        return empty, f"Could not count MAdds/FLOPs: {first_line(err)}."
+    mac = totals.get("memory_access_bytes")
+    if mac is not None and dtype != "fp32" and not amp:
+        mac = mac // 2  # profiled in fp32 (4 bytes); fp16/bf16 tensors take 2
+    return {"madds": totals.get("madds"), "flops": totals.get("flops"), "memory_access_bytes": mac}, None
+
+
+# --------------------------------------------------------------------------- one model
+
+
+def _prepare(source, device: str, dtype: str, amp: bool, channels_last: bool, compile_mode: str | None):
+    """The model to time: built on `device`, cast, laid out, in eval mode,
+    compiled when asked. A user's module is never run: a working copy of it
+    is timed (its forward may update buffers or caches)."""
+    import torch
+
+    from netstat.trace import working_copy
+
+    try:
+        if source.owned:
+            model = source.build(device)
+        else:
+            model = working_copy(source.module, device)
+    except NetstatError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        if is_oom(err):
+            raise ModelRunError(f"'{source.name}' does not fit in {device} memory: {first_line(err)}.") from None
+        raise ModelRunError(f"Building '{source.name}' failed: {first_line(err)}.") from None
+    model = model.to(device)
+    if dtype != "fp32" and not amp:
+        model = model.to(torch_dtype(dtype))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.eval()
+    if compile_mode is not None:
+        model = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
+    return model
+
+
+def _bench_one(net, src, batch: int, run: _Run, report: _TaskProgress) -> BenchResult:
+    """Cold start, warm-up and measurement of one model at one batch size; an
+    out-of-memory batch comes back with status "oom"."""
+    import torch
+
+    shape = (batch, *src.input_shape[1:])
+    result = BenchResult(src.name, run.device, batch, run.dtype, run.mode, shape)
+    call = None
+    try:
+        if run.cuda:
+            torch.cuda.reset_peak_memory_stats(run.device)
+        call = functools.partial(net, _input(shape, run))
+        with _running(run):
+            result.cold_start_ns = _cold_start(call, run, report)
+            timing = _steady_state(call, run, report)
+    except NetstatError:
+        raise
+    except Exception as err:  # noqa: BLE001 - out of memory is reported, anything else is fatal
+        if not is_oom(err):
+            raise ModelRunError(f"'{src.name}' failed at batch {batch} on {run.device}: {first_line(err)}.") from None
+        result.status = "oom"
+        result.error = f"Out of memory at batch {batch} on {run.device}; skipped."
+        return result
+    finally:
+        del call  # the input with it
+        free(run.device)
+    _record(result, timing, run)
+    result.warnings += _warnings(result, timing, run)
+    return result
+
+
+def _input(shape: tuple[int, ...], run: _Run):
+    """The fixed input: standard normal (seed 0), cast and laid out as the model."""
+    import torch
+
+    generator = torch.Generator(device=run.device).manual_seed(0)
+    x = torch.randn(shape, generator=generator, device=run.device)
+    if run.dtype != "fp32" and not run.amp:
+        x = x.to(torch_dtype(run.dtype))
+    if run.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+@contextmanager
+def _running(run: _Run) -> Iterator[None]:
+    """torch.inference_mode(), and torch.autocast to the dtype with `amp`."""
+    import torch
+
+    autocast = torch.autocast(run.device.split(":")[0], dtype=torch_dtype(run.dtype), enabled=run.amp)
+    with torch.inference_mode(), autocast:
+        yield
+
+
+def _cold_start(call, run: _Run, report: _TaskProgress) -> int:
+    """The first call on its own, by the wall clock (compilation and cuDNN
+    autotuning included), in ns."""
+    sync = sync_fn(run.device)
+    report("cold start", 0.0)
+    t0 = time.perf_counter_ns()
+    call()
+    sync()
+    return time.perf_counter_ns() - t0
+
+
+def _steady_state(call, run: _Run, report: _TaskProgress) -> _Timing:
+    """With the garbage collector paused and other load and kernel work
+    recorded: the warm-up, the block size in throughput mode, the measurement."""
+    protocol = run.protocol
+    with gc_paused(), OtherLoad() as other:
+        step = make_step(call, run.device)
+        warm = warm_up(step, time.perf_counter_ns, protocol, PhaseReport(report, "warm-up", 0.0, 0.2))
+        calls = 1
+        if run.mode == "throughput":
+            calls = protocol.block_calls(warm.estimate_ns)
+            step = make_step(call, run.device, calls)
+        with KernelWork() as kernel:
+            m = measure(step, time.perf_counter_ns, protocol, PhaseReport(report, "measure", 0.2, 0.8))
+    return _Timing(warm, calls, m, other, kernel)
+
+
+def _record(result: BenchResult, t: _Timing, run: _Run) -> None:
+    """The statistics per call and how they were measured."""
+    import torch
+
+    m, calls = t.measurement, t.calls
+    result.iterations_per_sample = calls
+    result.stats = summarize([s / calls for s in m.samples_ns], run.protocol.confidence)
+    if run.cuda:
+        result.peak_memory_bytes = torch.cuda.max_memory_allocated(run.device)
+    iterations = len(m.samples_ns) * calls
+    result.measurement = {
+        "iterations": iterations,
+        "elapsed_s": m.elapsed_ns / NS,
+        "stop_reason": m.stop_reason,
+        "median_ci_rel": m.ci_rel,
+        "warmup_iterations": t.warm.iterations,
+        "warmup_s": t.warm.elapsed_ns / NS,
+        "warmup_settled": t.warm.settled,
+        "timer": "cuda_events" if run.cuda else "perf_counter_ns",
+        "gc_disabled": True,
+        "other_processes_cores": None if t.other.cores is None else round(t.other.cores, 3),
+        "minor_faults_per_call": None if t.kernel.minor_faults is None else t.kernel.minor_faults / iterations,
+        "kernel_ms_per_call": None if t.kernel.system_s is None else t.kernel.system_s * 1e3 / iterations,
+    }
+
+
+def _warnings(result: BenchResult, t: _Timing, run: _Run) -> list[str]:
+    """Why these numbers may not be trusted: kernel time, other load, spread,
+    an unconverged median, an unsettled warm-up."""
+    import torch
+
+    out = _kernel_warning(result, t, run)
+    # On CPU every thread needs a core; on CUDA one host thread launches the work.
+    needed, cores = (1 if run.cuda else torch.get_num_threads()), usable_cores()
+    other = t.other.cores
+    if other is not None and other > max(0.0, cores - needed) + 0.25:
+        out.append(f"Other processes kept {other:.1f} of {cores} cores busy while this needed {needed}: times are inflated.")
+    if result.stats.iqr_rel >= UNSTABLE_IQR:
+        out.append(f"Unstable: the IQR is {result.stats.iqr_rel:.0%} of the median.")
+    m = t.measurement
+    if m.stop_reason != "converged":
+        known = "too few samples for a confidence interval" if m.ci_rel is None else f"the median known to ±{m.ci_rel:.1%}"
+        max_time = PARAMETERS["max_time"]
+        out.append(f"Stopped at {max_time} with {known} (target ±{run.protocol.rel_precision:.0%}); raise {max_time}.")
+    if not t.warm.settled:
+        out.append(f"The warm-up did not settle within {run.protocol.warmup_max_time:g} s.")
+    return out
+
+
+def _kernel_warning(result: BenchResult, t: _Timing, run: _Run) -> list[str]:
+    """On CPU, a kernel share of the measured time above KERNEL_SHARE_WARNING,
+    and whether page faults explain it. (On CUDA the host thread's system time
+    is mostly waiting in the driver.)"""
+    if run.cuda or t.kernel.system_s is None:
+        return []
+    share = t.kernel.system_s * NS / max(t.measurement.elapsed_ns, 1)
+    if share < KERNEL_SHARE_WARNING:
+        return []
+    faults = result.measurement["minor_faults_per_call"] or 0
+    why = (
+        f"{faults:.0f} page faults per call: memory is returned to the system and faulted back in"
+        if faults >= 1 else "system calls, not page faults"
+    )
+    return [f"The kernel took {share:.0%} of the measured time ({why})."]

@@ -1,0 +1,184 @@
+"""The architecture holds (issue 13): one trace per model and command, and a
+package the next engineer can read -- no import cycle, no module over 700
+lines, no function over 60 (config tables in the zoo exempt by name)."""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import netstat.trace
+from netstat.cli import app
+
+PACKAGE = Path(netstat.trace.__file__).parent
+MAX_MODULE_LINES = 700
+MAX_FUNCTION_LINES = 60
+EXEMPT_FUNCTIONS = {"_CONFIGS", "_cfg"}  # zoo config tables, by name
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every netstat module `path` imports, at module level or inside a function."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block) for n in ast.walk(block)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)
+    return {m for m in out if m in known and m != name and not name.startswith(m + ".")}
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    """`if TYPE_CHECKING:` -- imports for annotations only, never executed."""
+    return isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING"
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+    counter = itertools.count()
+    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = next(counter)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle():
+    modules = _modules()
+    graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
+    assert _cycles(graph) == []
+
+
+def test_the_library_never_imports_the_cli_or_renders_from_computing_code():
+    modules = _modules()
+    computing = [n for n in modules if not n.startswith(("netstat.cli", "netstat.render")) and n not in ("netstat", "netstat.__main__")]
+    for name in computing:
+        imported = _imports(name, modules[name], set(modules))
+        assert not {m for m in imported if m.startswith(("netstat.cli", "netstat.render"))}, name
+
+
+def test_modules_and_functions_stay_small():
+    too_long = []
+    for name, path in _modules().items():
+        text = path.read_text()
+        if text.count("\n") > MAX_MODULE_LINES:
+            too_long.append(f"{name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in EXEMPT_FUNCTIONS:
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{name}.{node.name}: {length} lines")
+    assert too_long == []
+
+
+# --- one trace per model and command ----------------------------------------------------
+
+
+@pytest.fixture
+def traces(monkeypatch):
+    """Counts the traced forwards (netstat.trace.run_trace) during a test."""
+    calls = []
+    real = netstat.trace.run_trace
+
+    def counted(model, inputs, device="meta"):
+        calls.append(type(model).__name__)
+        return real(model, inputs, device)
+
+    monkeypatch.setattr(netstat.trace, "run_trace", counted)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["profile", "lenet5"], 1),
+        (["profile", "lenet5", "--rf"], 1),
+        (["profile", "lenet5", "--crosscheck"], 1),
+        (["compare", "lenet5", "alexnet"], 2),
+        (["compare", "lenet5", "alexnet", "--crosscheck"], 2),
+        (["rf", "lenet5"], 1),
+        # --verify adds one meta trace at batch 2, which finds the ops that mix batch elements
+        # (the probes then cannot share a batch): a batch-1 trace cannot show them.
+        (["rf", "resnet18", "--verify", "--effective", "--seeds", "1"], 2),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
+)
+def test_each_command_traces_each_model_once(traces, argv, expected):
+    result = CliRunner().invoke(app, argv + ["--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert len(traces) == expected, traces
+
+
+def test_an_analysis_answers_every_question_from_one_trace(traces):
+    import netstat
+
+    a = netstat.analyze("resnet18")
+    assert a.profile.totals["madds"] == 1_814_073_344
+    assert a.receptive_field.features.rf.size == (435, 435)
+    assert a.profile.total("layer4")["params"] == 8_393_728
+    assert a.profile.by_operator()["aten.convolution.default"]["calls"] == 20
+    assert len(traces) == 1
+
+
+def test_bench_imports_a_users_file_once(traces, tmp_path):
+    """Three batches: one trace per batch for their costs, and the file imported once."""
+    import netstat
+
+    marker = tmp_path / "imports.txt"
+    path = tmp_path / "counted.py"
+    path.write_text(
+        "import pathlib\nimport torch.nn as nn\n"
+        f"with open({str(marker)!r}, 'a') as f:\n    f.write('x')\n"
+        "def build():\n    return nn.Linear(4, 2)\n"
+        "build.input_shape = (1, 4)\n"
+    )
+    results = netstat.benchmark(f"{path}:build", batches=[1, 2, 3], min_time=0.01, max_time=0.05)
+    assert [r.madds for r in results] == [8, 16, 24]
+    assert marker.read_text() == "x"
+    assert len(traces) == 3
