@@ -88,13 +88,11 @@ def _in_baseline(doc: dict[str, Any]) -> Callable[[str], bool]:
 # ---------------------------------------------------------------------------
 
 
-def final_rf(trace) -> dict[str, Any]:
-    """RF and effective stride, per axis, of the final feature map
-    (`RFResult.features`: VGG-16's pool5, 212 / stride 32; a segmentation
+def final_rf(rf) -> dict[str, Any]:
+    """RF and effective stride, per axis, of the final feature map of an
+    RFResult (`.features`: VGG-16's pool5, 212 / stride 32; a segmentation
     net's output), 'global' where it already sees the whole input."""
-    from netstat.rf import analyze
-
-    layer = analyze(trace).features
+    layer = rf.features
     if layer is None:
         return {"rf": None, "rf_stride": None}
     info = layer.rf.to_dict()
@@ -109,11 +107,13 @@ def _plain(value: Any) -> Any:
 
 
 def measure(source) -> dict[str, Any]:
-    """One model's baseline entry (JSON values, in QUANTITIES order)."""
-    from netstat.analysis import profile
+    """One model's baseline entry (JSON values, in QUANTITIES order), from a
+    ModelSource or an existing `netstat.analyze()` result (no second trace)."""
+    from netstat.analysis import Analysis, analyze
 
-    result = profile(source)
-    totals, trace = result.totals, result.trace
+    analysis = source if isinstance(source, Analysis) else analyze(source)
+    source, result = analysis.source, analysis.profile
+    totals = result.totals
     entry: dict[str, Any] = {
         "input_shape": list(source.input_shape),
         "params": totals["params"],
@@ -123,7 +123,7 @@ def measure(source) -> dict[str, Any]:
         "flops": totals["flops"],
         "output_shape": _plain(totals["output_shape"]),
     }
-    entry.update(final_rf(trace))
+    entry.update(final_rf(analysis.receptive_field))
     entry["peak_activation_bytes"] = totals["peak_activation_bytes"]
     entry["memory_access_bytes"] = totals["memory_access_bytes"]
     return entry

@@ -498,7 +498,7 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
     inputs = source.inputs
     if not inputs:
         raise ArgumentError("'{model}' has no default input size.", hint="Give it with {input_size}, or as the factory's input_shape attribute.", model=source.name)
-    _check_device(device)
+    device = check_device(device)
     model = _model_on(source, device)
     _check_arity(model, inputs, source.name)
     try:
@@ -556,11 +556,23 @@ def _check_arity(model: torch.nn.Module, inputs: list, name: str) -> None:
         )
 
 
-def _check_device(device: str) -> None:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("CUDA was asked for, but this machine has no CUDA device.", hint="Use the meta or cpu device.")
-    if device not in ("meta", "cpu") and not device.startswith("cuda"):
-        raise UsageError(f"Unknown device '{device}'.", hint="Use meta, cpu or cuda.")
+def check_device(device: str, meta: bool = True) -> str:
+    """'meta' (when allowed), 'cpu', 'cuda' or 'cuda:N', normalised, or a
+    UsageError saying why not: the one device check of every command."""
+    text = str(device).strip().lower()
+    if text == "cpu" or (meta and text == "meta"):
+        return text
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ArgumentError("CUDA was asked for, but this machine has no usable CUDA device.", hint="Use {cpu_device}.")
+        try:
+            dev = torch.device(text)
+        except RuntimeError:
+            raise UsageError(f"Malformed device '{device}': expected cpu, cuda or cuda:N.") from None
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UsageError(f"There is no {text}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+        return text
+    raise UsageError(f"Unknown device '{device}'.", hint=f"Use {'meta, ' if meta else ''}cpu or cuda (cuda:N).")
 
 
 def _model_on(source, device: str) -> torch.nn.Module:

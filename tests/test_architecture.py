@@ -143,13 +143,15 @@ def traces(monkeypatch):
         (["compare", "lenet5", "alexnet"], 2),
         (["compare", "lenet5", "alexnet", "--crosscheck"], 2),
         (["rf", "lenet5"], 1),
+        (["report", "--out", "{tmp}", "--models", "lenet5,alexnet"], 2),  # zoo row, RF figure and cross-check from one trace each
         # --verify adds one meta trace at batch 2, which finds the ops that mix batch elements
         # (the probes then cannot share a batch): a batch-1 trace cannot show them.
         (["rf", "resnet18", "--verify", "--effective", "--seeds", "1"], 2),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
 )
-def test_each_command_traces_each_model_once(traces, argv, expected):
+def test_each_command_traces_each_model_once(traces, argv, expected, tmp_path):
+    argv = [a.replace("{tmp}", str(tmp_path / "reports")) for a in argv]
     result = CliRunner().invoke(app, argv + ["--format", "json"])
     assert result.exit_code == 0, result.output
     assert len(traces) == expected, traces

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from netstat.errors import ArgumentError, UsageError
+from netstat.errors import UsageError
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -222,23 +222,10 @@ def _rusage():
 
 
 def check_device(device: str) -> str:
-    """'cpu', 'cuda' or 'cuda:N', normalised, or a UsageError saying why not."""
-    import torch
+    """'cpu', 'cuda' or 'cuda:N' to time on (meta has no time), or a UsageError."""
+    from netstat.trace import check_device as checked
 
-    text = str(device).strip().lower()
-    if text == "cpu":
-        return "cpu"
-    if text == "cuda" or text.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ArgumentError("CUDA was asked for, but this machine has no usable CUDA device.", hint="Use {cpu_device}.")
-        try:
-            dev = torch.device(text)
-        except RuntimeError:
-            raise UsageError(f"Malformed device '{device}': expected cpu, cuda or cuda:N.") from None
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise UsageError(f"There is no {text}: this machine has {torch.cuda.device_count()} CUDA device(s).")
-        return text
-    raise UsageError(f"Unknown device '{device}'.", hint="Use cpu or cuda (cuda:N).")
+    return checked(device, meta=False)
 
 
 def torch_dtype(dtype: str):

@@ -10,14 +10,7 @@ from netstat.cli._app import app, check_format, parse_inputs, parse_model_kwargs
 from netstat.errors import UsageError
 from netstat.render import emit, note
 
-DEVICES = ("meta", "cpu", "cuda")
 BY = ("layer", "type", "stage")
-
-
-def _check_device(device: str) -> str:
-    if device.split(":")[0] not in DEVICES:
-        raise UsageError(f"Unknown device '{device}'.", hint="Use meta, cpu or cuda.")
-    return device
 
 
 @app.command("list")
@@ -58,13 +51,14 @@ def profile(
     """Parameters, MAdds, FLOPs, shapes, memory and memory access, per layer and in total."""
     from netstat.analysis import analyze
     from netstat.render.profile import profile_tables
+    from netstat.trace import check_device
 
     fmt = check_format(fmt)
     if by not in BY:
         raise UsageError(f"Unknown --by '{by}'.", hint=f"Use one of: {', '.join(BY)}.")
     if depth < 0:
         raise UsageError(f"--depth must be 0 or more, not {depth}.")
-    analysis = analyze(model, parse_inputs(input_shape), parse_model_kwargs(model_kwargs), _check_device(device), proposals, detections)
+    analysis = analyze(model, parse_inputs(input_shape), parse_model_kwargs(model_kwargs), check_device(device), proposals, detections)
     result = analysis.profile
     for line in result.notes:
         note(f"[yellow]Note:[/] {line}")
@@ -98,12 +92,13 @@ def compare(
     """Models side by side: params, MAdds, FLOPs, memory, final RF, accuracy (and latency with --bench)."""
     from netstat.analysis import compare as run_compare
     from netstat.render.profile import compare_table
+    from netstat.trace import check_device
 
     fmt = check_format(fmt)
     if len(models) < 2:
         raise UsageError(f"compare needs two or more models, not {len(models)}.", hint=f"For example: netstat compare {models[0] if models else 'vgg16'} mobilenet_v1.")
     shape = parse_inputs(input_shape)
-    comparison = run_compare(models, shape, parse_model_kwargs(model_kwargs), _check_device(device))
+    comparison = run_compare(models, shape, parse_model_kwargs(model_kwargs), check_device(device))
     profiles = comparison.profiles
     for p in profiles:
         for line in p.notes:

@@ -196,37 +196,44 @@ class _Steps:
             self.progress(self.total, self.total, "")
 
 
-def _measure_zoo(selection, steps: _Steps) -> tuple[list[dict[str, Any]], dict[str, str], list[Any]]:
-    """zoo.json rows (sorted), failures by name, and the RF of the classic nets."""
-    from netstat.analysis import receptive_field
+@dataclass
+class _Measured:
+    """What one pass over the selection gives: one analysis per model serves the
+    zoo row, the RF-growth figure and the cross-check."""
 
-    rows, failures, rf_results = [], {}, []
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    rf_results: list[Any] = field(default_factory=list)
+    checked: list[Any] = field(default_factory=list)
+    cross_failures: dict[str, str] = field(default_factory=dict)
+
+
+def _measure_zoo(selection, steps: _Steps, crosscheck: bool) -> _Measured:
+    """zoo.json rows (sorted), failures by name, the RF of the classic nets and
+    the cross-checks, each model traced once."""
+    from netstat.analysis import analyze
+    from netstat.crosscheck import crosscheck as run_crosscheck
+
+    found = _Measured()
     for item in selection:
         steps.tick(item.name)
         try:
-            rows.append(zoo_row(item.name, measure(item.source)))
+            analysis = analyze(item.source)
+            found.rows.append(zoo_row(item.name, measure(analysis)))
             if item.name in CLASSIC_RF_NETS:
-                rf_results.append(receptive_field(item.source))
+                found.rf_results.append(analysis.receptive_field)
         except NetstatError as err:
-            failures[item.name] = err.message
-    rows.sort(key=_sort_key)
-    return rows, failures, rf_results
-
-
-def _write_crosscheck(out: Path, selection, skip: dict[str, str], steps: _Steps, result: ReportResult) -> None:
-    from netstat.crosscheck import crosscheck as run_crosscheck
-
-    checked, failures = [], {}
-    for item in selection:
-        steps.tick(f"cross-check {item.name}")
-        if item.name in skip:
-            continue
-        try:
-            checked.append(run_crosscheck(item.source))
-        except NetstatError as err:
-            failures[item.name] = err.message
-    write_text(out / "crosscheck.md", crosscheck_markdown(checked, failures))
-    result.files[str(out / "crosscheck.md")] = f"fvcore, thop, flop_counter vs netstat for {len(checked)} models"
+            found.failures[item.name] = err.message
+            analysis = None
+        if crosscheck:
+            steps.tick(f"cross-check {item.name}")
+            try:
+                if analysis is not None:
+                    found.checked.append(run_crosscheck(analysis))
+            except NetstatError as err:
+                found.cross_failures[item.name] = err.message
+    found.rows.sort(key=_sort_key)
+    return found
 
 
 def _write_figures(out: Path, rows: Sequence[dict[str, Any]], rf_results: Sequence[Any], result: ReportResult) -> None:
@@ -249,8 +256,9 @@ def build_report(out: str | Path = "reports", models: str | Sequence[str] | None
     result = ReportResult(out)
     selection = select(parse_patterns(models))
     steps = _Steps(progress, len(selection) * (2 if crosscheck else 1))
-    rows, failures, rf_results = _measure_zoo(selection, steps)
-    for name, message in sorted(failures.items()):
+    found = _measure_zoo(selection, steps, crosscheck)
+    rows = found.rows
+    for name, message in sorted(found.failures.items()):
         result.notes.append(f"{name} could not be measured: {message}")
 
     doc = {"schema_version": SCHEMA_VERSION, **versions(), "units": dict(QUANTITIES), "models": rows}
@@ -259,7 +267,8 @@ def build_report(out: str | Path = "reports", models: str | Sequence[str] | None
     write_text(out / "zoo.md", zoo_markdown(rows))
     result.files[str(out / "zoo.md")] = "the zoo table with papers' numbers and deviations"
     if crosscheck:
-        _write_crosscheck(out, selection, failures, steps, result)
+        write_text(out / "crosscheck.md", crosscheck_markdown(found.checked, found.cross_failures))
+        result.files[str(out / "crosscheck.md")] = f"fvcore, thop, flop_counter vs netstat for {len(found.checked)} models"
     steps.finish()
-    _write_figures(out, rows, rf_results, result)
+    _write_figures(out, rows, found.rf_results, result)
     return result
