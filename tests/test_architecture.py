@@ -184,3 +184,16 @@ def test_bench_imports_a_users_file_once(traces, tmp_path):
     assert [r.madds for r in results] == [8, 16, 24]
     assert marker.read_text() == "x"
     assert len(traces) == 3
+
+
+def test_cpu_model_is_built_once_and_is_never_the_users(traces):
+    import torch.nn as nn
+
+    import netstat
+
+    users = nn.Sequential(nn.Linear(4, 3))
+    a = netstat.analyze(users, input_size=(1, 4))
+    cpu = a.cpu_model()
+    assert cpu is a.cpu_model() and cpu is not users
+    assert all(p.device.type == "cpu" and p is not q for p, q in zip(cpu.parameters(), users.parameters()))
+    assert len(traces) == 0  # a CPU model needs no trace

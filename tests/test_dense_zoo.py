@@ -256,11 +256,12 @@ def _assert_every_op_accounted(p) -> None:
 
 @requires_torchvision
 def test_torchvision_ssd300_through_spec_loader():
-    """The full torchvision SSD (transform, anchors, NMS) needs real values:
-    CPU fallback with a note; its network MAdds equal the bundled ssd300_vgg16."""
+    """The full torchvision SSD (transform, anchors, heads) traces on meta:
+    its post-processing, whose NMS needs values, hands on a fixed number of
+    detections instead (netstat.detection); its network MAdds equal the bundled ssd300_vgg16."""
     p = netstat.profile("torchvision:ssd300_vgg16", input_size=(1, 3, 300, 300))
-    assert p.device == "cpu"
-    assert any("meta" in n and "CPU" in n for n in p.notes)
+    assert p.device == "meta"
+    assert p.detector is not None and p.detector.detections == 200  # SSD's detections_per_img
     _assert_every_op_accounted(p)
     assert p.uncounted_ops == {}
     assert p.totals["params"] == 35_641_826
@@ -269,27 +270,29 @@ def test_torchvision_ssd300_through_spec_loader():
 
 @requires_torchvision
 def test_torchvision_fasterrcnn_through_spec_loader():
-    """Faster R-CNN's RPN / RoI heads are data dependent (nonzero, NMS): CPU
-    fallback with a note; every op it ran is counted. The input is profiled at
-    the size asked for (min_size / max_size follow it) and the random weights
-    are seeded, so the count is reproducible and equals FlopCounterMode's on
-    the same seeded model."""
+    """Faster R-CNN's RoI pooling assigns boxes to levels by value (nonzero):
+    CPU fallback with a note; every op it ran is counted. The input is profiled
+    at the size asked for (min_size / max_size follow it), the heads get the
+    model's maximum box counts (netstat.detection), and the count equals
+    FlopCounterMode's on the same model with the same counts."""
     import torchvision
     from torch.utils.flop_counter import FlopCounterMode
+
+    from netstat.detection import fix_counts
 
     p = netstat.profile("torchvision:fasterrcnn_resnet50_fpn", input_size=(1, 3, 320, 320))
     assert p.device == "cpu"
     assert any("meta" in n and "CPU" in n for n in p.notes)
     _assert_every_op_accounted(p)
     assert p.uncounted_ops == {}
-    # torchvision docs: 41,755,286 with FrozenBatchNorm2d (trained backbone); built without weights the
-    # backbone has plain BatchNorm2d, whose 2 x 26,560 affine values are parameters.
-    assert p.totals["params"] == 41_755_286 + 53_120
+    # torchvision docs: 41,755,286, with the FrozenBatchNorm2d (buffers) its weights entry builds.
+    assert p.totals["params"] == 41_755_286
     boxes, labels, scores = p.totals["output_shape"]
     assert boxes[-1] == 4 and labels == scores
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = torchvision.models.get_model("fasterrcnn_resnet50_fpn", weights=None, weights_backbone=None, min_size=320, max_size=320).eval()
+    assert fix_counts(model, None, None) == p.trace.detector  # 1000 proposals, 100 detections
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.zeros(1, 3, 320, 320))
     assert p.totals["madds"] == counter.get_total_flops() // 2
@@ -301,8 +304,7 @@ def test_torchvision_fasterrcnn_through_spec_loader():
 
 
 def _rf_layers(name_or_model, input_size=None) -> dict:
-    receptive = pytest.importorskip("netstat.rf")
-    result = receptive.receptive_field(name_or_model, input_size)
+    result = netstat.receptive_field(name_or_model, input_size)
     return {layer.name: layer.rf for layer in result.layers if layer.call == 0}
 
 

@@ -105,3 +105,29 @@ def test_rnn_bytes_differ_by_the_cpu_input_projection_and_say_so(case):
     name = type(rnn).__name__
     assert [n for n in cpu.notes if "once per layer" in n and name in n]
     assert not [n for n in meta.notes if "once per layer" in n]
+
+
+@functools.cache
+def detector(device: str):
+    tvd = pytest.importorskip("torchvision.models.detection")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = tvd.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None).eval()
+    return netstat.profile(model, input_size=(1, 3, 320, 320), device=device)
+
+
+def test_a_detector_counts_the_same_on_cpu_and_meta():
+    cpu, meta = detector("cpu"), detector("meta")
+    assert (cpu.device, meta.device) == ("cpu", "meta")
+    assert {k: cpu.totals[k] for k in COUNTS} == {k: meta.totals[k] for k in COUNTS}
+    assert cpu.uncounted_ops == {} and meta.uncounted_ops == {}
+
+
+def test_a_detectors_bytes_differ_only_by_its_host_built_anchors():
+    """SSD's anchor generator builds its default boxes on the host and copies
+    them to the input's device: a real copy onto meta (and CUDA), a no-op on CPU."""
+    cpu, meta = detector("cpu"), detector("meta")
+    copies = sum(c.alloc_bytes for op, c in zip(meta.trace.ops, meta.op_costs) if op.module.startswith("anchor_generator") and op.packet.__name__ == "_to_copy")
+    assert copies > 0
+    assert meta.totals["activation_bytes"] - cpu.totals["activation_bytes"] == copies
+    assert meta.totals["peak_activation_bytes"] == cpu.totals["peak_activation_bytes"]

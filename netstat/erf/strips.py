@@ -93,10 +93,10 @@ def batch_mixing(source, full: tuple) -> list[str]:
     """Ops that mix batch elements (from a meta trace at batch 2): then the
     probes cannot share a batch."""
     from netstat.rf import batch_mixing as mixing_ops
-    from netstat.spec import ModelSource
+    from netstat.spec import resolve
     from netstat.trace import trace_model
 
-    twin = ModelSource(source.name, (2,) + tuple(full[1:]), source.factory, source.module, source.zoo_name)
+    twin = resolve(source, (2,) + tuple(full[1:]))  # a copy of the source at batch 2, builder arguments kept
     try:
         trace, _ = trace_model(twin, "meta")
     except Exception:  # noqa: BLE001 - a model that only runs at batch 1: probe one by one
