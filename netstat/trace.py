@@ -564,7 +564,7 @@ def check_device(device: str, meta: bool = True) -> str:
         return text
     if text == "cuda" or text.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ArgumentError("CUDA was asked for, but this machine has no usable CUDA device.", hint="Use {cpu_device}.")
+            raise ArgumentError("CUDA was asked for, but this machine has no CUDA device.", hint="Use {cpu_device}.")
         try:
             dev = torch.device(text)
         except RuntimeError:

@@ -118,10 +118,17 @@ print(json.dumps({"measurement": r.measurement, "warnings": r.warnings, "allocat
 @requires_glibc
 @pytest.mark.parametrize("policy", ["steady", "system"])
 def test_benchmark_counts_page_faults_and_warns_when_the_kernel_dominates(policy):
-    proc = subprocess.run([sys.executable, "-c", _BENCH_SCRIPT.replace("POLICY", repr(policy))],
-                          capture_output=True, text=True, check=True, env=_CLEAN_ENV)
-    r = json.loads(proc.stdout)
     pages = (64 << 20) // mmap.PAGESIZE
+    # Up to three fresh processes for "steady": right after a large install (CI) the kernel
+    # reclaims and compacts memory for a while, and a process then faults pages it had kept
+    # (seen twice in fresh-clone CI runs, never in 8 runs on a settled machine). A policy that
+    # does not keep the memory faults every page in every process, so it still fails.
+    for _attempt in range(3 if policy == "steady" else 1):
+        proc = subprocess.run([sys.executable, "-c", _BENCH_SCRIPT.replace("POLICY", repr(policy))],
+                              capture_output=True, text=True, check=True, env=_CLEAN_ENV)
+        r = json.loads(proc.stdout)
+        if r["measurement"]["minor_faults_per_call"] < 0.05 * pages:
+            break
     faults = r["measurement"]["minor_faults_per_call"]
     warned = any("page faults per call" in w for w in r["warnings"])
     assert r["allocator"]["policy"] == policy
