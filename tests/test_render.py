@@ -71,6 +71,7 @@ def test_compare_shows_full_model_names(runner, columns):
     assert rows == COMPARED, out
     assert "…" not in out
     assert max(len(line.rstrip()) for line in out.splitlines()) <= int(columns)
+    assert "Params" in out and "MAdds" in out  # what a comparison is for is dropped last
 
 
 def test_wide_terminal_drops_nothing(runner):

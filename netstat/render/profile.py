@@ -117,7 +117,8 @@ def compare_table(profiles: list, extra: dict[str, dict[str, str]] | None = None
     """One row per model; `extra` adds columns (e.g. final RF, latency) keyed
     by column name, then by model name."""
     extra = extra or {}
-    columns = [Column("Model", "left"), Column("Input", "left"), Column("Params"), Column("MAdds"), Column("FLOPs"), Column("Peak act."), Column("Mem. access"), Column("FLOP/B")]
+    # Params and MAdds are what a comparison is for: they go last; then the extra columns (top-1, RF).
+    columns = [Column("Model", "left"), Column("Input", "left"), Column("Params", priority=2), Column("MAdds", priority=2), Column("FLOPs"), Column("Peak act."), Column("Mem. access"), Column("FLOP/B")]
     columns += [Column(name, priority=1) for name in extra]  # kept longer than FLOP/B, memory
     t = Table("Comparison", columns)
     for p in profiles:
