@@ -13,6 +13,7 @@ the trace and `cpu_model()` work on copies of it.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -71,12 +72,42 @@ class Analysis:
     def cpu_model(self):
         """The model on CPU with values, for real forwards (cross-checks,
         gradients, timing): netstat's own build, or a working copy of yours;
-        built once."""
+        built once. Callers that change it (weights, hooks) copy it first."""
         if self._cpu_model is None:
-            from netstat.trace import working_copy
-
-            self._cpu_model = self.source.build("cpu") if self.source.owned else working_copy(self.source.module, "cpu")
+            self._cpu_model = self.fresh_cpu_model()
         return self._cpu_model
+
+    def fresh_cpu_model(self):
+        """A new CPU build (a fresh random initialisation of netstat's own
+        models; another working copy of yours), e.g. one per ERF seed."""
+        from netstat.errors import ModelRunError, NetstatError, first_line
+        from netstat.trace import working_copy
+
+        try:
+            if self.source.owned:
+                return self.source.build("cpu")
+            return _with_storage(working_copy(self.source.module, "meta" if _on_meta(self.source.module) else "cpu"))
+        except NetstatError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a user factory that breaks
+            raise ModelRunError(f"Building '{self.name}' failed: {first_line(err)}.") from None
+
+
+def _on_meta(module) -> bool:
+    return any(t.is_meta for t in itertools.chain(module.parameters(), module.buffers()))
+
+
+def _with_storage(model):
+    """A model on CPU; a meta module (a user's, built without storage) gets zeros."""
+    import torch
+
+    if not _on_meta(model):
+        return model
+    model = model.to_empty(device="cpu")
+    with torch.no_grad():
+        for t in itertools.chain(model.parameters(), model.buffers()):
+            t.zero_()
+    return model
 
 
 def analyze(

@@ -36,9 +36,10 @@ from typing import IO, Any, Callable, Sequence
 
 from netstat.atomic import atomic_write, file_lock
 from netstat.errors import ArgumentError, NetstatError, UsageError
+from netstat.schema import SCHEMA_VERSION
 from netstat.selection import ALL_ZOO, Selected, matches, names_user_code, parse_patterns, select  # noqa: F401 - re-exported
 
-SCHEMA_VERSION = 1
+READS = (1, SCHEMA_VERSION)  # a baseline written before "1.1" said 1 and holds the same fields
 DEFAULT_BASELINE = Path("reports") / "baseline.json"
 
 # Quantity -> meaning; the order of a model's entry in the baseline.
@@ -224,8 +225,8 @@ def _schema_problem(doc: Any) -> str:
     if not isinstance(doc, dict):
         return f"it holds a JSON {type(doc).__name__}, not an object"
     version = doc.get("schema_version")
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        return f"its schema_version is {version!r}, and this netstat reads {SCHEMA_VERSION}"
+    if isinstance(version, bool) or version not in READS:
+        return f"its schema_version is {version!r}, and this netstat reads {SCHEMA_VERSION!r} (or 1)"
     models = doc.get("models")
     if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
         return "'models' is not a table of model entries"

@@ -45,6 +45,8 @@ from typing import Any
 
 import torch
 
+from netstat import ops
+from netstat.errors import first_line
 from netstat.formulas import bind, numel
 from netstat.trace import OpRecord, TensorRef
 
@@ -70,46 +72,11 @@ OP_CLASSES: dict[str, str] = {
     "other": "other",
 }
 
-_CLASS_OF_NAME: dict[str, str] = {}
-for _cls, _names in {
-    "conv": ("convolution", "_convolution", "convolution_overrideable", "cudnn_convolution", "_slow_conv2d_forward"),
-    "matmul": ("mm", "addmm", "bmm", "baddbmm", "linear", "matmul", "dot", "mv", "vdot", "einsum", "_scaled_mm"),
-    "attention": (
-        "scaled_dot_product_attention", "_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
-        "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_attention_math",
-        "_scaled_dot_product_fused_attention_overrideable", "_native_multi_head_attention", "_flash_attention_forward",
-        "_efficient_attention_forward", "flex_attention",
-    ),
-    "norm": (
-        "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training", "cudnn_batch_norm",
-        "miopen_batch_norm", "_batch_norm_with_update", "_batch_norm_no_update", "batch_norm", "native_layer_norm",
-        "native_group_norm",
-    ),
-    "activation": (
-        "relu", "threshold", "clamp", "clamp_min", "clamp_max", "hardtanh", "leaky_relu", "elu", "sigmoid", "tanh",
-        "hardsigmoid", "hardswish", "silu", "mish", "softplus", "gelu", "prelu", "_prelu_kernel", "rrelu", "celu", "selu",
-    ),
-    "softmax": ("_softmax", "_log_softmax", "softmax", "log_softmax"),
-    "maxpool": (
-        "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-        "max_pool3d_with_indices", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
-    ),
-    "avgpool": ("avg_pool1d", "avg_pool2d", "avg_pool3d"),
-    "gap": ("_adaptive_avg_pool2d", "adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool3d", "adaptive_avg_pool1d"),
-    "reduction": ("sum", "amax", "amin", "max", "min", "logsumexp", "var_mean", "var", "std", "mean"),
-    "elementwise": (
-        "add", "sub", "rsub", "mul", "div", "neg", "reciprocal", "pow", "sqrt", "rsqrt", "exp", "log", "abs", "square",
-        "maximum", "minimum", "addcmul", "addcdiv", "lerp",
-    ),
-    "interp": ("upsample_linear1d", "upsample_bilinear2d", "_upsample_bilinear2d_aa", "upsample_trilinear3d", "upsample_bicubic2d", "_upsample_bicubic2d_aa"),
-    "nearest": (
-        "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d",
-        "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
-    ),
-}.items():
-    for _name in _names:
-        _CLASS_OF_NAME[_name] = _cls
-        _CLASS_OF_NAME[_name + "_"] = _cls  # in-place variants
+def op_class_of(name: str) -> str | None:
+    """The op class of an aten op name: its kind in the op table (netstat.ops)
+    when that kind is a class here; None for the rest (data movement, or uncounted)."""
+    kind = ops.kind_of(name)
+    return kind if kind in OP_CLASSES else None
 
 
 def _spatial_reduction(bound: dict[str, Any]) -> bool:
@@ -128,7 +95,7 @@ def op_class(op: OpRecord, bound: dict[str, Any], counted: bool) -> str:
     """The op class of one netstat op record (`bound`: its arguments by name,
     tensors as shapes)."""
     name = op.packet.__name__
-    cls = _CLASS_OF_NAME.get(name)
+    cls = op_class_of(name)
     if cls == "reduction" and _spatial_reduction(bound):
         return "maxpool" if name in ("amax", "max") else "gap" if name == "mean" else cls
     if cls is not None:
@@ -327,9 +294,10 @@ def why(term: Term) -> str:
 
 
 def _fvcore_rule(name: str, bound: dict[str, Any], madds: int, out: list) -> int:
-    if name in _CLASS_OF_NAME and _CLASS_OF_NAME[name] in ("conv", "matmul") and name not in ("dot", "mv", "vdot", "_scaled_mm"):
+    cls = op_class_of(name)
+    if cls in ("conv", "matmul") and name not in ("dot", "mv", "vdot"):
         return madds
-    if _CLASS_OF_NAME.get(name) == "norm":
+    if cls == "norm":
         size = numel(bound.get("input"))
         affine = bound.get("weight") is not None
         if name in ("native_layer_norm", "native_group_norm") or bound.get("training") is True:
@@ -444,11 +412,6 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
-
-
 @contextlib.contextmanager
 def _quiet():
     """Peers print and warn; keep it off the user's terminal."""
@@ -464,7 +427,7 @@ def _run_fvcore(model: torch.nn.Module, x: torch.Tensor) -> PeerResult:
     by_class: dict[str, int] = {}
     for name, count in analysis.by_operator().items():
         cls = {"linear": "matmul", "addmm": "matmul", "einsum": "matmul", "conv": "conv", "batch_norm": "norm", "group_norm": "norm",
-               "layer_norm": "norm", "instance_norm": "norm", "adaptive_avg_pool2d": "gap"}.get(name) or _CLASS_OF_NAME.get(name, "other")
+               "layer_norm": "norm", "instance_norm": "norm", "adaptive_avg_pool2d": "gap"}.get(name) or op_class_of(name) or "other"
         by_class[cls] = by_class.get(cls, 0) + int(count)
     return PeerResult("fvcore", "ok", total=int(analysis.total()), params=int(parameter_count(model)[""]), by_class=by_class)
 
@@ -499,7 +462,7 @@ def _run_flop_counter(model: torch.nn.Module, x: torch.Tensor) -> PeerResult:
         model(x)
     by_class: dict[str, int] = {}
     for packet, count in counter.get_flop_counts().get("Global", {}).items():
-        cls = _CLASS_OF_NAME.get(_packet_name(packet), "other")
+        cls = op_class_of(_packet_name(packet)) or "other"
         by_class[cls] = by_class.get(cls, 0) + int(count)
     return PeerResult("flop_counter", "ok", total=int(counter.get_total_flops()), by_class=by_class)
 
@@ -508,25 +471,12 @@ _RUNNERS = {"fvcore": _run_fvcore, "thop": _run_thop, "flop_counter": _run_flop_
 _PACKAGES = {"fvcore": "fvcore", "thop": "thop", "flop_counter": "torch"}
 
 
-def _cpu_copy(source) -> torch.nn.Module:
-    """A CPU model in eval mode that the peers may change: a fresh build of a
-    model netstat owns, else a deep copy of the user's module."""
-    if source.owned:
-        return source.build("cpu").eval()
-    model = copy.deepcopy(source.module)
-    tensors = list(model.parameters()) + list(model.buffers())
-    if any(t.is_meta for t in tensors):  # a meta module: give it (zero) storage
-        model = model.to_empty(device="cpu")
-        with torch.no_grad():
-            for t in list(model.parameters()) + list(model.buffers()):
-                t.zero_()
-    return model.to("cpu").eval().requires_grad_(False)
-
-
-def run_peers(source, peers: tuple[str, ...] = PEERS) -> list[PeerResult]:
-    """Run each peer on a CPU copy of the model (thop last: it leaves buffers
-    behind on modules it has no rule for); a peer that is not installed or
-    crashes gets that status and the reason."""
+def run_peers(analysis, peers: tuple[str, ...] = PEERS) -> list[PeerResult]:
+    """Run each peer on a copy of the analysis's CPU model, in eval mode (the
+    peers may change it: thop, run last, leaves buffers behind on modules it
+    has no rule for); a peer that is not installed or crashes gets that
+    status and the reason."""
+    source = analysis.source
     results: dict[str, PeerResult] = {}
     model: torch.nn.Module | None = None
     build_error: str | None = None
@@ -537,9 +487,9 @@ def run_peers(source, peers: tuple[str, ...] = PEERS) -> list[PeerResult]:
             continue
         if model is None and build_error is None:
             try:
-                model = _cpu_copy(source)
+                model = copy.deepcopy(analysis.cpu_model()).eval().requires_grad_(False)
             except Exception as err:  # noqa: BLE001 - report, do not crash
-                build_error = f"the model cannot be built on CPU: {_first_line(err)}"
+                build_error = f"the model cannot be built on CPU: {first_line(err)}"
         if build_error is not None:
             results[name] = PeerResult(name, "crashed", build_error, version)
             continue
@@ -547,7 +497,7 @@ def run_peers(source, peers: tuple[str, ...] = PEERS) -> list[PeerResult]:
             with _quiet():  # not no_grad: flop_counter's module tracker needs autograd (CaiT, PiT); the copy has requires_grad off
                 result = _RUNNERS[name](model, torch.zeros(source.input_shape))
         except Exception as err:  # noqa: BLE001 - a peer's failure is a result
-            results[name] = PeerResult(name, "crashed", f"{name} crashed: {_first_line(err)}", version)
+            results[name] = PeerResult(name, "crashed", f"{name} crashed: {first_line(err)}", version)
             continue
         result.version = version
         results[name] = result
@@ -641,7 +591,7 @@ def crosscheck(model: Any, input_size: tuple[int, ...] | None = None, peers=PEER
     analysis = model if isinstance(model, Analysis) else analyze(model, input_size)
     source, trace, built, prof = analysis.source, analysis.trace, analysis.model, analysis.profile
     classes, predicted = _netstat_side(trace, prof.op_costs, built)
-    results = run_peers(source, tuple(peers))
+    results = run_peers(analysis, tuple(peers))
     for peer in results:
         if peer.ok:
             peer.terms = explain(peer, classes, predicted[peer.name])

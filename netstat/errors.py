@@ -57,6 +57,12 @@ PARAMETERS = {
     "dtype": "dtype",
     "threads": "threads",
     "cpu_device": "device='cpu'",
+    "batch": "batch",
+    "optimizer": "optimizer",
+    "training_dtype": "dtype",
+    "training_amp": "amp",
+    "loss": "loss",
+    "memory": "memory",
 }
 
 
@@ -77,3 +83,10 @@ class ArgumentError(UsageError):
     def renamed(self, names: dict[str, str]) -> UsageError:
         """The same error, naming the arguments as `names` says (flags)."""
         return UsageError(*self._fill(names))
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """'TypeName: the first line of its message' (at most `limit` characters
+    of it): how every one-sentence error quotes an exception it caught."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:limit]}" if text else type(err).__name__

@@ -28,9 +28,9 @@ import torch
 from netstat import formulas
 from netstat.detection import DetectorCost, breakdown
 from netstat.quantized import iter_packed, packed_params
+from netstat.schema import SCHEMA_VERSION, label
 from netstat.trace import OpRecord, Trace, TensorRef, module_paths
 
-SCHEMA_VERSION = "1.1"  # 1.1: "inputs", and "detector" / "published" where they apply
 
 UNITS = {
     "params": "elements of nn.Parameter tensors (shared tensors once)",
@@ -78,11 +78,13 @@ class Row:
     calls: int = 0
     is_leaf: bool = True
     call: int = 0  # a module row: which call of that module (0 for the first)
+    path: str | None = None  # a module row: the module's path ("" for the root module); None for a type or stage row
 
     @property
     def key(self) -> tuple[str, int]:
-        """(module path or name, call index): what joins this row to other views of the trace."""
-        return (self.name, self.call)
+        """(module path, call index) -- the name for a type or stage row: what
+        joins this row to other views of the trace (RFLayer.key)."""
+        return (self.name if self.path is None else self.path, self.call)
 
     @property
     def arithmetic_intensity(self) -> float | None:
@@ -109,6 +111,7 @@ class Row:
             "calls": self.calls,
             "is_leaf": self.is_leaf,
             "call": self.call,
+            **({"path": self.path} if self.path is not None else {}),
         }
 
 
@@ -134,7 +137,7 @@ class Profile:
         its params and the cost of every call of it."""
         if module is None:
             return dict(self.totals)
-        calls = [r for r in self.layers if r.name == (module or "(model)")]
+        calls = [r for r in self.layers if r.path == module]
         if not calls:
             raise KeyError(f"no module '{module}' ran in this trace")
         merged = _merged(calls, module)
@@ -142,12 +145,12 @@ class Profile:
                 "activation_bytes": merged.activation_bytes, "memory_access_bytes": merged.memory_access_bytes, "calls": merged.calls}
 
     def by_module(self, depth: int | None = None) -> dict[str, Row]:
-        """One row per module (every call of it merged), to `depth` (None: all)."""
+        """One row per module path (every call of it merged), to `depth` (None: all)."""
         groups: dict[str, list[Row]] = defaultdict(list)
         for r in self.layers:
             if depth is None or r.depth <= depth:
-                groups[r.name].append(r)
-        return {name: _merged(rows, name) for name, rows in groups.items()}
+                groups[r.path].append(r)
+        return {path: _merged(rows, path) for path, rows in groups.items()}
 
     def by_operator(self) -> dict[str, dict[str, int]]:
         """Calls, MAdds and FLOPs per aten op ("aten.convolution.default")."""
@@ -185,10 +188,10 @@ class Profile:
         return data
 
 
-def _merged(rows: list[Row], name: str) -> Row:
+def _merged(rows: list[Row], path: str) -> Row:
     """Several calls of one module as one row (params once: they are the same tensors)."""
     first = rows[0]
-    merged = Row(name=name or "(model)", type=first.type, depth=first.depth, output_shape=first.output_shape, params=first.params, is_leaf=first.is_leaf)
+    merged = Row(name=label(path), path=path, type=first.type, depth=first.depth, output_shape=first.output_shape, params=first.params, is_leaf=first.is_leaf)
     for r in rows:
         merged.madds += r.madds
         merged.flops += r.flops
@@ -347,7 +350,7 @@ class _Ownership:
             owned[owner] += numel[key]
             if len(hs) > 1:
                 ties.append(
-                    f"{', '.join(names[key])} are one shared tensor ({numel[key]:,} parameters): counted once, under '{owner or '(model)'}'."
+                    f"{', '.join(names[key])} are one shared tensor ({numel[key]:,} parameters): counted once, under '{label(owner)}'."
                 )
         return cls(dict(owned), ties)
 
@@ -366,7 +369,8 @@ def _layer_rows(trace: Trace, costs: list[OpCost], owners: _Ownership) -> list[R
     recursive = owners.recursive()
     for call in trace.modules:
         row = Row(
-            name=call.path or "(model)",
+            name=label(call.path),
+            path=call.path,
             type=call.type,
             depth=call.depth,
             output_shape=[list(r.shape) for r in call.outputs],
@@ -549,7 +553,7 @@ def _unread_params(model: torch.nn.Module, trace: Trace, used: set[int]) -> list
     groups: dict[str, int] = defaultdict(int)
     for name, n in sizes.items():
         groups[_widest_unread(name, unread_names, model)] += n
-    listed = ", ".join(f"{path or '(model)'} ({n:,})" for path, n in sorted(groups.items()))
+    listed = ", ".join(f"{label(path)} ({n:,})" for path, n in sorted(groups.items()))
     return [f"{sum(sizes.values()):,} parameters are never read by the traced forward: {listed}."]
 
 

@@ -10,6 +10,7 @@ import os
 
 from netstat.catalog import catalog_path, load_catalog, write_json_atomic
 from netstat.check import build_catalog
+from netstat.schema import SCHEMA_VERSION
 from netstat.zoo import list_models
 
 REGENERATE = "NETSTAT_UPDATE_GOLDEN=1 pytest tests/test_catalog.py"
@@ -18,7 +19,7 @@ REGENERATE = "NETSTAT_UPDATE_GOLDEN=1 pytest tests/test_catalog.py"
 def test_catalog_is_current():
     fresh = build_catalog()
     if os.environ.get("NETSTAT_UPDATE_GOLDEN"):
-        write_json_atomic(catalog_path(), {"schema_version": "1.0", "models": fresh})
+        write_json_atomic(catalog_path(), {"schema_version": SCHEMA_VERSION, "models": fresh})
     stored = {e["name"]: e for e in load_catalog()}
     now = {e["name"]: e for e in fresh}
     assert sorted(stored) == sorted(now) == list_models(), f"models added or removed; regenerate with: {REGENERATE}"

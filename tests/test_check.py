@@ -490,8 +490,8 @@ def test_a_baseline_path_that_cannot_be_a_file_is_a_usage_error(tmp_path, monkey
     "content, problem",
     [
         ("[1, 2]", "it holds a JSON list, not an object"),
-        ('{"models": {}}', "its schema_version is None, and this netstat reads 1"),
-        ('{"schema_version": 99, "models": {}}', "its schema_version is 99, and this netstat reads 1"),
+        ('{"models": {}}', "its schema_version is None, and this netstat reads '1.1' (or 1)"),
+        ('{"schema_version": 99, "models": {}}', "its schema_version is 99, and this netstat reads '1.1' (or 1)"),
         ('{"schema_version": 1, "models": {"lenet5": 3}}', "'models' is not a table of model entries"),
         ('{"schema_version": 1, "models": {}, "selection": "lenet5"}', "'selection' is not a list of model patterns"),
     ],

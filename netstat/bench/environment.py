@@ -260,12 +260,6 @@ def is_oom(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
-def first_line(err: BaseException) -> str:
-    """'TypeName: first line of the message', for one-sentence errors."""
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def free(device: str) -> None:
     """Collect garbage and, on CUDA, hand cached blocks back to the driver."""
     gc.collect()

@@ -9,8 +9,7 @@ from typing import Any, Callable, Sequence
 
 from netstat.bench.roofline import Roofline
 from netstat.bench.stats import NS, Stats
-
-SCHEMA_VERSION = 1
+from netstat.schema import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from netstat.bench.environment import (
     OtherLoad,
     check_device,
     environment,
-    first_line,
     free,
     gc_paused,
     is_oom,
@@ -32,7 +31,7 @@ from netstat.bench.protocol import Measurement, PhaseReport, Protocol, WarmUp, m
 from netstat.bench.results import BenchProgress, BenchResult, ProgressFn
 from netstat.bench.roofline import Roofline, measure_roofline
 from netstat.bench.stats import NS, summarize
-from netstat.errors import PARAMETERS, ArgumentError, ModelRunError, NetstatError, UsageError
+from netstat.errors import PARAMETERS, ArgumentError, ModelRunError, NetstatError, UsageError, first_line
 
 MODES = ("latency", "throughput")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

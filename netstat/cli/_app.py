@@ -47,6 +47,11 @@ FLAGS = {
     "dtype": "--dtype",
     "threads": "--threads",
     "cpu_device": "--device cpu",
+    "batch": "--batch",
+    "optimizer": "--optimizer",
+    "training_dtype": "--dtype",
+    "training_amp": "--amp",
+    "memory": "--memory",
 }
 
 
@@ -121,6 +126,40 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
+
+
+@app.callback(invoke_without_command=True)
+def _options(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", help="Print netstat's version and exit (no torch import)."),
+    verbose: bool = typer.Option(False, "--verbose", help="With --version: also torch's and Python's versions (imports torch)."),
+) -> None:
+    if version:
+        typer.echo(version_text(verbose))
+        raise typer.Exit(0)
+    if verbose:
+        raise UsageError("--verbose goes with --version.", hint="For example: netstat --version --verbose.")
+    if ctx.invoked_subcommand is None:  # only reached with options of netstat itself
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
+
+def version_text(verbose: bool = False) -> str:
+    """'netstat 0.1.0'; verbose adds torch's version (importing it) and Python's."""
+    import netstat
+
+    lines = [f"netstat {netstat.__version__}"]
+    if verbose:
+        import platform
+
+        try:
+            import torch
+
+            torch_version = torch.__version__
+        except ImportError:
+            torch_version = "not installed"
+        lines += [f"torch {torch_version}", f"python {platform.python_version()}"]
+    return "\n".join(lines)
 
 
 def check_format(fmt: str) -> str:

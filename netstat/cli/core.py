@@ -66,7 +66,7 @@ def profile(
     rf_cells = None
     if rf:
         rf_result = analysis.receptive_field
-        rf_cells = {(layer.name, layer.call): layer.describe() for layer in rf_result.layers}
+        rf_cells = {layer.key: layer.describe() for layer in rf_result.layers}
         data["receptive_field"] = rf_result.to_dict()
     tables = profile_tables(result, by=by, depth=depth, rf_cells=rf_cells)
     if crosscheck:

@@ -126,7 +126,7 @@ def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) ->
     tables, entries, results, failed = [], [], [], False
     analyses = [analyze(name, shape) for name in models]  # one trace each, shared by --verify and --effective
     for analysis in analyses:
-        name, result = analysis.source, analysis.receptive_field
+        result = analysis.receptive_field
         if not result.axis_names:
             raise UsageError(f"The input {'x'.join(map(str, result.input_shape))} of {result.model} has no spatial dims, so it has no receptive field.")
         if effective and plot is not None and len(result.axis_names) > 2:
@@ -138,7 +138,7 @@ def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) ->
         elif verify:
             from netstat.erf import verify as run_verify
 
-            check = run_verify(name, result.input_shape, analytic=result, layers="all" if depth is None else depth)
+            check = run_verify(analysis, layers="all" if depth is None else depth)
             tables.append(verify_table(check, depth))
             data["verify"] = check.to_dict()
             failed = failed or not check.agree
@@ -148,7 +148,7 @@ def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) ->
     if effective:
         from netstat.erf import effective_rf
 
-        erfs = [effective_rf(a.source, r.input_shape, seeds=seeds, layer=layer, analytic=r) for a, r in zip(analyses, results)]
+        erfs = [effective_rf(a, seeds=seeds, layer=layer) for a in analyses]
         tables.append(erf_table(erfs))
         for data, e in zip(entries, erfs):
             data["effective"] = e.to_dict()

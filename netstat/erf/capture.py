@@ -6,30 +6,13 @@ outputs are in."""
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
 from netstat.erf.linearise import Linearise
-from netstat.errors import ArgumentError, ModelRunError, UsageError
-
-if TYPE_CHECKING:
-    from netstat.rf import RFLayer
-
-# How the RF API names the root module's calls (RFLayer.name); its module path is "".
-ROOT_NAME = "(model)"
-
-
-def module_path(name: str) -> str:
-    """The module path of an RF layer's name: "" for the root module, which
-    the RF API names "(model)". The one place this package reads that name."""
-    return "" if name == ROOT_NAME else name
-
-
-def call_key(layer: RFLayer) -> tuple[str, int]:
-    """An RF layer's module call as `Capture` keys it: (module path, call number)."""
-    return module_path(layer.name), layer.call
+from netstat.errors import ArgumentError, ModelRunError
 
 
 class Enough(Exception):
@@ -101,27 +84,19 @@ def forward_until(model, x, until: set, mode, failure: str) -> dict[tuple[str, i
     return cap.outputs
 
 
-def source_and_model(model_or_name: Any, input_size: tuple | None):
-    """The `netstat.spec.ModelSource` of a name or module, with its input shape."""
-    from netstat.spec import resolve
+def analysis_of(model_or_analysis: Any, input_size: tuple | None):
+    """The `netstat.Analysis` of a name, module or analysis (whose trace,
+    receptive field and CPU model are then shared), with an input shape."""
+    from netstat.analysis import Analysis, analyze
 
-    source = resolve(model_or_name, input_size)
-    if source.input_shape is None:
+    analysis = model_or_analysis if isinstance(model_or_analysis, Analysis) else analyze(model_or_analysis, input_size)
+    if analysis.source.input_shape is None:
         raise ArgumentError(
             "'{model}' has no default input size.",
             hint="Give it with {input_shape}, or as the factory's input_shape attribute.",
-            model=source.name,
+            model=analysis.name,
         )
-    return source
-
-
-def cpu_model(source) -> torch.nn.Module:
-    try:
-        return source.build("cpu")
-    except UsageError:
-        raise
-    except Exception as err:  # noqa: BLE001 - a user factory that breaks
-        raise ModelRunError(f"Building '{source.name}' failed: {type(err).__name__}: {err}.") from None
+    return analysis
 
 
 @contextlib.contextmanager

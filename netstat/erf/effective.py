@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from netstat.erf.capture import call_key, cpu_model, forward_until, one_thread, source_and_model
+from netstat.erf.capture import analysis_of, forward_until, one_thread
 from netstat.erf.result import ERFResult
 from netstat.errors import ArgumentError, ModelRunError, UsageError
 
@@ -36,22 +36,21 @@ def effective_rf(
 ) -> ERFResult:
     """The effective RF of one centre unit (Luo et al. 2016), averaged over
     `seeds`. Zoo and spec models are re-initialised per seed; a user's module
-    keeps its own weights (deep-copied) and only the input changes. `analytic`:
-    the model's RFResult when the caller has it (no second trace)."""
-    from netstat.analysis import receptive_field
-
+    keeps its own weights (a working copy) and only the input changes.
+    `model_or_name` may be a `netstat.Analysis` (its trace, RF and CPU model
+    are used); `analytic`: the model's RFResult when the caller has it."""
     if seeds < 1:
         raise ArgumentError("{seeds} must be 1 or more, not {given}.", given=seeds)
     start = time.perf_counter()
-    source = source_and_model(model_or_name, input_size)
+    analysis = analysis_of(model_or_name, input_size)
+    source = analysis.source
     full = tuple(source.input_shape)
     if analytic is None:
-        analytic = receptive_field(model_or_name, full)
+        analytic = analysis.receptive_field
     target = analytic.layers[_find_layer(analytic, layer) if layer else _default_layer(analytic)]
     index, unit, centers = _centre_unit(target, full)
-    shared = None if source.owned else copy.deepcopy(source.module).to("cpu").eval()
     with one_thread():  # as in verify(): one thread is faster on a shared 2-core machine
-        acc = _erf_sum(source, full, call_key(target), index, target.name, shared, seeds)
+        acc = _erf_sum(analysis, full, target.key, index, target.name, seeds)
     grad_map = (acc / acc.sum()).numpy() if float(acc.sum()) > 0 else acc.numpy()
     r50, r95, com = mass_radii(grad_map, tuple(float(c) for c in centers))
     return ERFResult(
@@ -121,12 +120,16 @@ def mass_radii(grad_map, center: tuple) -> tuple[float, float, tuple]:
     return r50, r95, com
 
 
-def _erf_sum(source, full: tuple, key, index: tuple, layer: str, shared, seeds: int) -> torch.Tensor:
-    """Sum over seeds of |d unit / d input|, summed over batch and channels."""
+def _erf_sum(analysis, full: tuple, key, index: tuple, layer: str, seeds: int) -> torch.Tensor:
+    """Sum over seeds of |d unit / d input|, summed over batch and channels:
+    netstat's own models freshly initialised per seed; a user's module with
+    its own weights (a copy of the analysis's CPU model, put in eval mode)."""
+    source = analysis.source
+    shared = None if source.owned else copy.deepcopy(analysis.cpu_model())
     acc = None
     for seed in range(seeds):
         torch.manual_seed(seed)
-        model = shared if shared is not None else cpu_model(source).eval()
+        model = (shared if shared is not None else analysis.fresh_cpu_model()).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         gen = torch.Generator().manual_seed(1000 + seed)

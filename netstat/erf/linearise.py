@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from netstat import ops
+
 
 def _kind(kind: str, names: str, n: int = 0) -> dict[str, tuple[str, int]]:
     return {name: (kind, n) for name in names.split()}
@@ -46,17 +48,14 @@ def _kind(kind: str, names: str, n: int = 0) -> dict[str, tuple[str, int]]:
 # while passing gradient 1 to both: values stay near 1 however many residual
 # adds and gates follow, every path's gradient stays positive (no
 # cancellation), and the support of the gradient is unchanged.
+# The public ops of the op table's activation, normalisation, softmax and
+# dropout kinds (netstat.ops.LINEARISED_AWAY; the backend ones return tuples
+# and are never called as torch functions), in-place forms included, and the
+# torch functions of those kinds that are not aten ops.
+_IDENTITY = [n for n in ops.names(*ops.LINEARISED_AWAY) if not n.startswith(("_", "native_", "cudnn_", "miopen_"))]
+_FUNCTIONAL_ONLY = "softsign tanhshrink logsigmoid rrelu rrelu_ softmin local_response_norm dropout1d dropout2d dropout3d"
 OPS: dict[str, tuple[str, int]] = {
-    **_kind(
-        "identity",
-        """
-        relu relu_ relu6 hardtanh hardtanh_ sigmoid sigmoid_ tanh tanh_ silu silu_ gelu hardswish hardswish_ hardsigmoid
-        hardsigmoid_ leaky_relu leaky_relu_ elu elu_ selu selu_ celu celu_ mish mish_ softplus softsign tanhshrink
-        logsigmoid threshold threshold_ rrelu rrelu_ prelu clamp clamp_ clamp_min clamp_min_ clamp_max clamp_max_ clip
-        clip_ softmax log_softmax softmin batch_norm group_norm layer_norm instance_norm local_response_norm rms_norm
-        dropout dropout2d dropout3d feature_alpha_dropout alpha_dropout
-        """,
-    ),
+    **_kind("identity", " ".join(f"{n} {n}_" for n in _IDENTITY) + " " + _FUNCTIONAL_ONLY),
     **_kind("conv", "linear"),
     **_kind("extreme", "amax max amin min maximum minimum fmax fmin"),
     **_kind("sum", "add add_ __add__ __radd__ __iadd__ sub sub_ __sub__ __rsub__ __isub__ subtract"),

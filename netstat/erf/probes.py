@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from netstat.erf.capture import call_key, forward_until
+from netstat.erf.capture import forward_until
 from netstat.erf.linearise import Linearise
 from netstat.errors import ModelRunError
 
@@ -51,6 +51,33 @@ def activation_bytes(analytic: RFResult) -> float:
     return total / max(1, batch)
 
 
+def batch_mixing(model, name: str, plan: tuple, layers: list) -> str:
+    """Where batch elements mix ('' when they never do): one forward and
+    backward of the linearised copy at batch 2 on the plan's input. Its
+    weights are positive, so an output of element 0 that depends on element
+    1 always shows as a non-zero gradient there; only then is each layer's
+    output checked alone, to name the first that mixes."""
+    x = torch.ones((2,) + tuple(plan[0][1:]), dtype=torch.float32, requires_grad=True)
+    try:
+        outputs = forward_until(model, x, {layer.key for layer in layers}, Linearise(), "")
+    except ModelRunError:
+        return "the model runs at batch 1 only"
+    firsts = [(layer, t[0].sum()) for layer in layers for t in [outputs.get(layer.key)]
+              if t is not None and t.requires_grad and t.is_floating_point() and t.ndim and t.shape[0] == 2]
+    if not firsts or not _reaches_second(x, sum(v for _, v in firsts), retain=True):
+        return ""
+    for k, (layer, value) in enumerate(firsts):
+        if _reaches_second(x, value, retain=k < len(firsts) - 1):
+            return f"from {layer.name} on"
+    return f"in {name}"
+
+
+def _reaches_second(x: torch.Tensor, value: torch.Tensor, retain: bool) -> bool:
+    """Whether `value` (read from batch element 0) depends on batch element 1 of `x`."""
+    (grad,) = torch.autograd.grad(value, x, retain_graph=retain, allow_unused=True)
+    return grad is not None and bool(grad[1].abs().sum() > 0)
+
+
 def extents_in_chunks(model, name: str, shape: tuple, layers: list, axes: list[int], step: int, dtype=torch.float32) -> list[Extents]:
     """`probe_extents` of `layers`, `step` probes to a pass."""
     out: list[Extents] = []
@@ -64,11 +91,11 @@ def probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int],
     element b of its layer's output, so one gradient holds every probe's extent."""
     count = len(layers)
     x = torch.ones((count,) + tuple(shape[1:]), dtype=dtype, requires_grad=True)
-    outputs = forward_until(model, x, {call_key(layer) for layer in layers}, Linearise(),
+    outputs = forward_until(model, x, {layer.key for layer in layers}, Linearise(),
                             f"The linearised copy of {name} cannot run on {shape}")
     total, alone = None, []
     for b, layer in enumerate(layers):
-        t = outputs.get(call_key(layer))
+        t = outputs.get(layer.key)
         if t is None or not t.is_floating_point() or not t.requires_grad:
             continue
         index = _centre_index(t, layer.rf, axes)

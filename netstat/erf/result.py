@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netstat.rf import RFResult, TensorRF, number
+from netstat.schema import SCHEMA_VERSION
 
 
 @dataclass
@@ -84,7 +85,7 @@ class VerifyResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "schema_version": "1.0",
+            "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "input_shape": list(self.input_shape),
             "method": "gradient of one centre unit on a linearised copy (positive weights, identity activations, average pooling)",
@@ -119,7 +120,7 @@ class ERFResult:
     def to_dict(self) -> dict[str, Any]:
         rf = self.rf.to_dict() if self.rf is not None else None
         return {
-            "schema_version": "1.0",
+            "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "input_shape": list(self.input_shape),
             "method": "Luo et al. 2016: |gradient| of one centre unit on the randomly initialised network, random normal input, averaged over seeds",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from netstat.erf.capture import call_key, forward_linearised
+from netstat.erf.capture import forward_linearised
 
 if TYPE_CHECKING:
     from netstat.rf import RFResult
@@ -64,7 +64,7 @@ def _axis_sizes(analytic: RFResult, axis: int) -> dict[tuple[str, int], tuple]:
         if layer.rf is None or layer.output_shape is None:
             continue
         dims = [d for d, a in enumerate(layer.rf.dims) if a == axis]
-        out[call_key(layer)] = tuple(layer.output_shape[d] for d in dims)
+        out[layer.key] = tuple(layer.output_shape[d] for d in dims)
     return out
 
 
@@ -84,21 +84,6 @@ def _sizes_match(outs, expected, axis, analytic) -> bool:
 
 def _dims_of(analytic: RFResult, key) -> tuple | None:
     for layer in analytic.layers:
-        if call_key(layer) == key:
+        if layer.key == key:
             return layer.rf.dims if layer.rf is not None else None
     return None
-
-
-def batch_mixing(source, full: tuple) -> list[str]:
-    """Ops that mix batch elements (from a meta trace at batch 2): then the
-    probes cannot share a batch."""
-    from netstat.rf import batch_mixing as mixing_ops
-    from netstat.spec import resolve
-    from netstat.trace import trace_model
-
-    twin = resolve(source, (2,) + tuple(full[1:]))  # a copy of the source at batch 2, builder arguments kept
-    try:
-        trace, _ = trace_model(twin, "meta")
-    except Exception:  # noqa: BLE001 - a model that only runs at batch 1: probe one by one
-        return ["the model runs at batch 1 only"]
-    return mixing_ops(trace)

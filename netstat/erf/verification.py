@@ -13,8 +13,8 @@ then be narrower than the clipped RF ("border"), never wider.
 
 Speed: each axis is checked on a thin strip input (`netstat.erf.strips`);
 many layers' probes share one forward and one backward pass, one batch
-element each (unless a meta trace at batch 2 shows an op mixing batch
-elements), and a batch stops the forward once its last layer has run
+element each (unless a batch-2 pass of the linearised copy shows batch
+elements mixing), and a batch stops the forward once its last layer has run
 (`netstat.erf.probes`). The pass runs in float32 on one thread; any
 disagreement is re-checked on the full input in float64 (float32 can
 underflow at the far edge of a deep RF, and a strip can be too thin for a
@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from netstat.erf.capture import cpu_model, one_thread, source_and_model
+from netstat.erf.capture import analysis_of, one_thread
 from netstat.erf.linearise import fill_weights, linearised
-from netstat.erf.probes import Extents, activation_bytes, extents_in_chunks, probe_groups
+from netstat.erf.probes import Extents, activation_bytes, batch_mixing, extents_in_chunks, probe_groups
 from netstat.erf.result import AxisCheck, VerifyResult, VerifyRow
-from netstat.erf.strips import Plan, batch_mixing, plans
+from netstat.erf.strips import Plan, plans
 from netstat.errors import ArgumentError, UsageError
 
 if TYPE_CHECKING:
@@ -50,29 +50,29 @@ def verify(
     memory_budget: float = 2 * 2**30,
 ) -> VerifyResult:
     """Check the analytic RF of every layer against the gradient of a
-    linearised copy (see the module docstring). `layers`: "all" module calls,
-    "leaves", or the module tree down to a depth (an int; depth 0 is the
-    model's output). The user's model is never modified."""
-    from netstat.analysis import receptive_field
-
+    linearised copy (see the module docstring). `model_or_name`: a name, a
+    module, or a `netstat.Analysis` (its trace, RF and CPU model are used;
+    `input_size` is then its own). `layers`: "all" module calls, "leaves", or
+    the module tree down to a depth (an int; depth 0 is the model's output).
+    The user's model is never modified."""
     _check_layers(layers)
     start = time.perf_counter()
-    source = source_and_model(model_or_name, input_size)
-    full = tuple(source.input_shape)
+    analysis = analysis_of(model_or_name, input_size)
+    full = tuple(analysis.source.input_shape)
     if analytic is None:
-        analytic = receptive_field(model_or_name, full)
+        analytic = analysis.receptive_field
     if len(full) - 2 < 1:
         raise UsageError(f"The input {full} has no spatial dims; there is no receptive field to verify.")
     with one_thread():  # thin strips: one thread beats two (and a shared machine)
-        built = cpu_model(source)
-        fast = linearised(built, torch.float32)  # a copy: `built` may be the user's own module
-        run = _Run(source.name, full, analytic, chunk, memory_budget, activation_bytes(analytic))
-        mixing = batch_mixing(source, full)
-        if mixing:
-            run.chunk = 1
-            run.notes.append(f"Batch elements interact ({mixing[0]}), so every layer was checked in a pass of its own.")
+        built = analysis.cpu_model()
+        fast = linearised(built, torch.float32)  # a copy: `built` is shared with the analysis
+        run = _Run(analysis.name, full, analytic, chunk, memory_budget, activation_bytes(analytic))
         inputs = plans(fast, full, analytic, strips, run.notes)
         probes = probe_groups(analytic, layers)
+        mixing = batch_mixing(fast, analysis.name, inputs[0], [analytic.layers[i] for group in probes for i in group])
+        if mixing:
+            run.chunk = 1
+            run.notes.append(f"Batch elements interact ({mixing}), so every layer was checked in a pass of its own.")
         for plan in inputs:
             run.check(fast, plan, probes)
         if run.retry:

@@ -36,8 +36,8 @@ from netstat.errors import NetstatError, UsageError
 from netstat.render import to_markdown
 from netstat.render.check import crosscheck_compact_table, crosscheck_legend_table, crosscheck_summary_table, zoo_table
 from netstat.render.figures import latency_figure, params_vs_madds_figure, rf_growth_figure
+from netstat.schema import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 CLASSIC_RF_NETS = ("alexnet", "vgg16", "googlenet", "resnet50", "inception_v3", "mobilenet_v2")
 
 

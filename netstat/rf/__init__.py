@@ -14,49 +14,32 @@ the RF through the same convolution rule.
 models by). Tables and figures are in `netstat.render.rf`.
 """
 
-from netstat.rf.calculator import (
-    GRID_BITS,
-    GRID_WORK,
-    MAX_CHANNELS,
-    MAX_LAYERS,
-    MAX_SIZE,
-    StackLayer,
-    StackResult,
-    hdc_max_distance,
-    rates_text,
-    stack,
-)
-from netstat.rf.model import SCHEMA_VERSION, AxisRF, Reads, TensorRF, affine, fmt_number, number, sampled, transfer
-from netstat.rf.propagate import Propagator, analyze, batch_mixing
-from netstat.rf.result import RFLayer, RFResult
-from netstat.rf.rules import POINTWISE, RULES, rule
+from __future__ import annotations
 
-__all__ = [
-    "GRID_BITS",
-    "GRID_WORK",
-    "MAX_CHANNELS",
-    "MAX_LAYERS",
-    "MAX_SIZE",
-    "POINTWISE",
-    "RULES",
-    "SCHEMA_VERSION",
-    "AxisRF",
-    "Propagator",
-    "RFLayer",
-    "RFResult",
-    "Reads",
-    "StackLayer",
-    "StackResult",
-    "TensorRF",
-    "affine",
-    "analyze",
-    "batch_mixing",
-    "fmt_number",
-    "hdc_max_distance",
-    "number",
-    "rates_text",
-    "rule",
-    "sampled",
-    "stack",
-    "transfer",
-]
+from importlib import import_module
+from typing import Any
+
+# Name -> the module that defines it, imported on first use: the calculator
+# (`stack`) and the model arithmetic do not import torch, the graph
+# propagation does, so `netstat rf` without a model starts without it.
+_API = {
+    **dict.fromkeys(("GRID_BITS", "GRID_WORK", "MAX_CHANNELS", "MAX_LAYERS", "MAX_SIZE", "StackLayer", "StackResult", "hdc_max_distance", "rates_text", "stack"), "netstat.rf.calculator"),
+    **dict.fromkeys(("SCHEMA_VERSION", "AxisRF", "Reads", "TensorRF", "affine", "fmt_number", "number", "sampled", "transfer"), "netstat.rf.model"),
+    **dict.fromkeys(("Propagator", "analyze", "batch_mixing"), "netstat.rf.propagate"),
+    **dict.fromkeys(("RFLayer", "RFResult"), "netstat.rf.result"),
+    **dict.fromkeys(("POINTWISE", "RULES", "rule"), "netstat.rf.rules"),
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(import_module(_API[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'netstat.rf' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

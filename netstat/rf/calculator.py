@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from netstat.errors import UsageError
 from netstat.rf.model import SCHEMA_VERSION, AxisRF, halve, transfer
-from netstat.rf.rules.windows import window_reads
+from netstat.rf.window import window_reads
 
 MAX_LAYERS = 10_000
 _MAX_DIGITS = 2000

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
-SCHEMA_VERSION = "1.0"
+from netstat.schema import SCHEMA_VERSION  # noqa: F401 - every document's version, re-exported
 
 
 def exact(x):

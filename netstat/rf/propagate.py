@@ -22,6 +22,7 @@ from typing import Any, Sequence
 from netstat.rf.model import AxisRF, Reads, TensorRF, globalised, join, transfer, union_axis
 from netstat.rf.result import RFLayer, RFResult
 from netstat.rf.rules import POINTWISE, base_name, find_rule
+from netstat.schema import label
 from netstat.trace import OpRecord, TensorRef, Trace
 
 
@@ -66,7 +67,7 @@ class Propagator:
 
     @staticmethod
     def label(op: OpRecord) -> str:
-        return f"{op.module or '(model)'}: {op.packet.__name__}"
+        return f"{label(op.module)}: {op.packet.__name__}"
 
     def global_state(self, sources: Sequence[TensorRF], rank: int) -> TensorRF:
         mis = tuple(dict.fromkeys(m for s in sources for m in s.misaligned))
@@ -231,7 +232,8 @@ def analyze(trace: Trace, model: str = "") -> RFResult:
         ref = call.outputs[0] if call.outputs else None
         layers.append(
             RFLayer(
-                name=call.path or "(model)",
+                name=label(call.path),
+                path=call.path,
                 type=call.type,
                 depth=call.depth,
                 is_leaf=call.is_leaf,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from netstat.rf.model import SCHEMA_VERSION, TensorRF
+from netstat.rf.model import TensorRF
+from netstat.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from netstat.trace import Trace
@@ -24,12 +25,20 @@ class RFLayer:
     output_shape: tuple | None
     rf: TensorRF | None
     end_op: int = -1  # the trace op index after which the output exists
+    path: str | None = None  # the module's path ("" for the root module); None for the model output's row
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """(module path, call index): joins this row to `netstat.metrics.Row.key`."""
+        return (self.name if self.path is None else self.path, self.call)
 
     def describe(self) -> str:
         return self.rf.describe() if self.rf is not None else "-"
 
     def to_dict(self) -> dict[str, Any]:
         base = {"name": self.name, "type": self.type, "depth": self.depth, "is_leaf": self.is_leaf, "call": self.call}
+        if self.path is not None:
+            base["path"] = self.path
         base["output_shape"] = list(self.output_shape) if self.output_shape is not None else None
         if self.rf is None:
             base.update(rf=None, stride=None, center=None, padding=None, slack=None, aligned=True, misaligned_ops=[])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator
 
+from netstat import ops
 from netstat.rf.model import TensorRF, affine, globalised
 from netstat.rf.rules.table import as_list, norm_dim, rule
 from netstat.trace import TensorRef
@@ -262,7 +263,10 @@ def _expand(p: Propagator, op: OpRecord) -> list:
     return [TensorRF(dims, st.axes, st.misaligned)]
 
 
-@rule("alias", "detach", "clone", "contiguous", "_to_copy", "lift_fresh_copy", "lift_fresh", "_conj", "resolve_conj", "resolve_neg", "dropout", "feature_dropout", "alpha_dropout")
+@rule(
+    "alias", "detach", "clone", "contiguous", "_to_copy", "lift_fresh_copy", "lift_fresh", "_conj", "conj", "_neg_view", "positive",
+    "resolve_conj", "resolve_neg", "dropout", "feature_dropout", "alpha_dropout",
+)
 def _identity(p: Propagator, op: OpRecord) -> list:
     st = p.state(op.args[0])
     return [st if ref.shape == op.args[0].shape else None for ref in op.outputs]
@@ -271,12 +275,7 @@ def _identity(p: Propagator, op: OpRecord) -> list:
 # normalisation: statistics as per-channel constants --------------------------------------
 
 
-@rule(
-    "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-    "_native_batch_norm_legit_functional", "native_group_norm", "native_layer_norm", "batch_norm", "_batch_norm_impl_index",
-    "cudnn_batch_norm", "miopen_batch_norm", "_batch_norm_with_update", "_batch_norm_no_update", "rms_norm", "_fused_rms_norm",
-    "native_dropout",
-)
+@rule(*ops.names("norm"), "native_dropout")
 def _norm(p: Propagator, op: OpRecord) -> list:
     x = op.args[0]
     st = p.state(x)
@@ -288,11 +287,7 @@ def _norm(p: Propagator, op: OpRecord) -> list:
 # values that do not depend on the input's values -------------------------------------------
 
 
-@rule(
-    "empty_like", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "randint_like", "new_empty",
-    "new_zeros", "new_ones", "new_full", "new_empty_strided", "fill", "zero", "sym_size", "sym_numel", "_shape_as_tensor",
-    "bernoulli", "uniform", "normal",
-)
+@rule(*ops.names("creation"))
 def _constant(p: Propagator, op: OpRecord) -> list:
     return [None] * len(op.outputs)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from netstat import ops
 from netstat.rf.model import AxisRF, TensorRF
 from netstat.rf.rules.table import base_name, norm_dim, rule
 from netstat.trace import TensorRef
@@ -19,11 +20,7 @@ if TYPE_CHECKING:
 # reductions and ops that mix along a dim ------------------------------------------------------
 
 
-@rule(
-    "mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "std_mean", "prod", "logsumexp", "norm",
-    "linalg_vector_norm", "median", "nanmedian", "mode", "all", "any", "nansum", "nanmean", "count_nonzero", "aminmax",
-    "kthvalue", "argmax", "argmin",
-)
+@rule(*ops.names("reduction"), "all", "any", "argmax", "argmin")
 def _reduce(p: Propagator, op: OpRecord) -> list:
     a = p.bound(op)
     x = a.get("self", a.get("input"))
@@ -77,11 +74,7 @@ def _mix_along(p: Propagator, op: OpRecord) -> list:
     return outs
 
 
-@rule(
-    "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention", "scaled_dot_product_attention",
-    "_scaled_dot_product_attention_math", "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_cudnn_attention",
-    "_native_multi_head_attention",
-)
+@rule(*ops.names("attention"))
 def _attention(p: Propagator, op: OpRecord) -> list:
     """Each query attends over every key: the sequence dim goes global."""
     tensors = [r for r in op.inputs if p.state(r) is not None]
@@ -143,7 +136,7 @@ def _stack(p: Propagator, op: OpRecord) -> list:
 # The two multiplied operands of each matmul op, by schema name (an in-place
 # variant has its op's). Vector operands (mv, dot, addmv) take the fallback.
 _MATMUL_OPERANDS = {
-    "mm": ("self", "mat2"), "bmm": ("self", "mat2"), "matmul": ("self", "other"), "dot": ("self", "tensor"),
+    "mm": ("self", "mat2"), "bmm": ("self", "mat2"), "matmul": ("self", "other"), "dot": ("self", "tensor"), "vdot": ("self", "other"),
     "mv": ("self", "vec"), "addmv": ("mat", "vec"), "addmm": ("mat1", "mat2"), "_addmm_activation": ("mat1", "mat2"),
     "baddbmm": ("batch1", "batch2"), "addbmm": ("batch1", "batch2"),
 }
@@ -179,6 +172,19 @@ def _matmul(p: Propagator, op: OpRecord) -> list:
         off = rank - len(extra.shape)
         parts.append((st, (None,) * off + tuple(v if n == y.shape[off + i] else None for i, (v, n) in enumerate(zip(st.dims, extra.shape)))))
     return [p.combine(op, parts, rank)]
+
+
+@rule("linear")
+def _linear(p: Propagator, op: OpRecord) -> list:
+    """y[..., o] = sum_i x[..., i] W[o, i] + b[o]: x's last dim is contracted
+    (global along it when it is spatial); the others pass through."""
+    x = op.args[0]
+    st = p.state(x)
+    if st is None or not isinstance(x, TensorRef) or not x.shape:
+        return p.fallback(op)
+    if st.dims[-1] is not None:
+        st = p.make_global(st, {st.dims[-1]}, st.dims, x.shape)
+    return [p.combine(op, [(st, tuple(st.dims[:-1]) + (None,))], len(op.outputs[0].shape))]
 
 
 @rule("index_select", "gather", "index", "take_along_dim", "embedding")

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
+from netstat import ops
+from netstat.ops import base_name  # noqa: F401 - re-exported for the rules
+
 if TYPE_CHECKING:
     from netstat.rf.propagate import Propagator
     from netstat.trace import OpRecord
@@ -19,28 +22,17 @@ def rule(*names: str) -> Callable[[Rule], Rule]:
 
     def deco(fn: Rule) -> Rule:
         for name in names:
+            if name in RULES:
+                raise ValueError(f"aten.{name} already has an RF rule")
             RULES[name] = fn
         return fn
 
     return deco
 
 
-# Element-wise ops handled by the broadcast rule without a note.
-POINTWISE = set(
-    """
-    abs absolute add addcdiv addcmul alias bitwise_and bitwise_not bitwise_or ceil clamp clamp_max clamp_min clip
-    clone contiguous copy cos detach div elu eq erf exp expm1 fill floor fmod frac ge gelu gt hardsigmoid
-    hardswish hardtanh isinf isnan le leaky_relu lift_fresh lift_fresh_copy log log1p log2 log_sigmoid logical_and
-    logical_not logical_or lt masked_fill maximum minimum mish mul native_dropout ne neg pow prelu _prelu_kernel
-    reciprocal relu relu6 remainder round rrelu_with_noise rsqrt rsub selu sgn sigmoid sign silu sin softplus softshrink
-    sqrt square sub tanh threshold trunc where xlogy _to_copy to_copy celu dropout hardshrink
-    """.split()
-)
-
-
-def base_name(name: str) -> str:
-    """The out-of-place op of an in-place one: 'relu_' -> 'relu'."""
-    return name[:-1] if name.endswith("_") and not name.startswith("_") else name
+# Ops without a rule of their own that the broadcast rule handles without a
+# note: the op table's kinds whose RF default is element-wise.
+POINTWISE = frozenset(name for kind, default in ops.RF_DEFAULT.items() if default == "pointwise" for name in ops.names(kind))
 
 
 def find_rule(name: str) -> Rule | None:

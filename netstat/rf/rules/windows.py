@@ -39,18 +39,14 @@ from fractions import Fraction
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from netstat import ops
 from netstat.rf.model import Reads, TensorRF, affine, sampled
 from netstat.rf.rules.table import as_list, rule, spatial_count
+from netstat.rf.window import window_reads
 
 if TYPE_CHECKING:
     from netstat.rf.propagate import Propagator
     from netstat.trace import OpRecord
-
-
-def window_reads(kernel: int, stride: int, padding: int, dilation: int) -> Reads:
-    """One axis of a convolution or pooling window: output o reads input units
-    o*stride - padding .. o*stride - padding + dilation*(kernel - 1)."""
-    return affine(stride, -padding, -padding + dilation * (kernel - 1))
 
 
 def transposed_reads(span: int, s: int, pad: int) -> Reads:
@@ -68,7 +64,7 @@ def _transposed_window(span: int, s: int, pad: int, o: int) -> tuple[int, int]:
 # conv, transposed conv ------------------------------------------------------------
 
 
-@rule("convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution", "_slow_conv2d_forward", "thnn_conv2d")
+@rule(*ops.names("conv"))
 def _conv(p: Propagator, op: OpRecord) -> list:
     a = p.bound(op)
     x = a.get("input", a.get("self"))
@@ -99,7 +95,7 @@ def _conv(p: Propagator, op: OpRecord) -> list:
 
 @rule(
     "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-    "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d", "_max_pool2d", "quantized_max_pool2d",
+    "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d", "avg_pool3d", "_max_pool2d", "quantized_max_pool1d", "quantized_max_pool2d", "quantized_max_pool3d",
     "mkldnn_max_pool2d", "lp_pool2d",
 )
 def _pool(p: Propagator, op: OpRecord) -> list:
