@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 from netstat.atomic import write_text
@@ -145,6 +144,8 @@ def _met(ok: bool) -> str:
 
 def lead_section(results: dict[str, tuple[float, float]], check: tuple[float, float, int] | None, repeats: int) -> list[str]:
     """The whole-process section: the runs, the ratios against their targets, the torch-free commands."""
+    import torch  # here, after every measurement: this process's imports touch no child
+
     shown = {"floor": '`python -c "import torch"` (the floor)'}
     for model in MODELS:
         shown[f"netstat {model}"] = f"`netstat profile {model} --format json`"
@@ -154,7 +155,7 @@ def lead_section(results: dict[str, tuple[float, float]], check: tuple[float, fl
         LEAD_HEADING,
         "",
         f"Measured by `python tests/bench/bench_startup.py --repeats {repeats}` on {os.cpu_count()} cores, "
-        f"torch {metadata.version('torch')}, Python {platform.python_version()}: every row a fresh process, start-up included; "
+        f"torch {torch.__version__}, Python {platform.python_version()}: every row a fresh process, start-up included; "
         f"the rows alternate (one of each per round, the order reversed every other round) after a warm-up round; "
         f"median of {repeats} rounds. Max RSS is each process's own. Peers are small scripts on torchvision's models (weights=None).",
         "",
