@@ -69,6 +69,20 @@ class Analysis:
         result.notes = list(self.trace.notes) + result.notes
         return result
 
+    def training(self, batch: int | None = None, optimizer: str = "sgd", dtype: str = "fp32", amp: str | None = None, loss=None):
+        """One training step -- forward, `loss` (default: the sum of the
+        outputs), backward, `optimizer` step -- at `batch`, traced on meta:
+        FLOPs per phase and layer, saved activations, gradients, optimizer
+        state and the step's peak memory (netstat.training.TrainingProfile).
+        One trace per distinct set of arguments, kept."""
+        from netstat.training import training_profile
+
+        key = (batch, optimizer, dtype, amp, loss)
+        cache = self.__dict__.setdefault("_trainings", {})
+        if key not in cache:
+            cache[key] = training_profile(self.source, batch, optimizer, dtype, amp, loss)
+        return cache[key]
+
     def cpu_model(self):
         """The model on CPU with values, for real forwards (cross-checks,
         gradients, timing): netstat's own build, or a working copy of yours;

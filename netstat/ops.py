@@ -102,6 +102,22 @@ KINDS: dict[str, str] = {
         col2im channel_shuffle native_channel_shuffle index_fill index_put masked_scatter masked_select scatter nonzero
         _unique2 unique_dim unique_consecutive meshgrid bucketize searchsorted
         """,
+    # A training step's backward ops (their formulas: netstat.formulas.backward) and torch.optim's
+    # record_function bookkeeping; they never appear in a forward trace.
+    "backward": """
+        convolution_backward native_batch_norm_backward native_layer_norm_backward native_group_norm_backward
+        threshold_backward hardtanh_backward leaky_relu_backward elu_backward sigmoid_backward tanh_backward
+        silu_backward hardswish_backward hardsigmoid_backward mish_backward softplus_backward native_dropout_backward
+        _softmax_backward_data _log_softmax_backward_data gelu_backward max_pool2d_with_indices_backward
+        max_pool3d_with_indices_backward avg_pool2d_backward avg_pool3d_backward _adaptive_avg_pool2d_backward
+        _adaptive_avg_pool3d_backward upsample_linear1d_backward upsample_bilinear2d_backward
+        _upsample_bilinear2d_aa_backward upsample_trilinear3d_backward upsample_bicubic2d_backward
+        _upsample_bicubic2d_aa_backward upsample_nearest1d_backward upsample_nearest2d_backward
+        upsample_nearest3d_backward _upsample_nearest_exact1d_backward _upsample_nearest_exact2d_backward
+        _upsample_nearest_exact3d_backward index_add embedding_dense_backward select_backward slice_backward
+        as_strided_scatter select_scatter slice_scatter diagonal_backward _record_function_enter_new
+        _record_function_exit
+        """,
 }
 
 # Kinds that cost no FLOPs (their bytes still count as memory access).
@@ -118,6 +134,7 @@ RF_DEFAULT: dict[str, str] = {
     "recurrent": "opaque",
     "interp": "opaque",  # antialiased resampling and grid_sample read windows netstat does not model
     "opaque": "opaque",
+    "backward": "opaque",
 }
 
 # Kinds the linearised copy of `netstat.erf` replaces by the identity.

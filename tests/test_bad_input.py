@@ -286,6 +286,28 @@ CLI_CASES = [
     cli(["bench", "lenet5", "--min-time", "2", "--max-time", "1", "--no-progress"], 2, "max", id="bench-max-below-min"),
     cli(["bench", "lenet5", "--device", "cuda", "--no-progress"], 2, "CUDA", id="bench-cuda-without-cuda", marks=NO_CUDA),
     cli(["bench", "nosuchnet", "--no-progress"], 2, "Unknown model", id="bench-unknown-model"),
+    # ---- training: profile / compare --train, fit
+    cli(["profile", "lenet5", "--train", "--batch", "0"], 2, "--batch must be a whole number", id="train-batch-zero"),
+    cli(["profile", "lenet5", "--train", "--batch", "two"], 2, "--batch", id="train-batch-not-int"),
+    cli(["profile", "lenet5", "--train", "--optimizer", "lion"], 2, "Unknown optimizer", id="train-unknown-optimizer"),
+    cli(["profile", "lenet5", "--train", "--amp", "fp8"], 2, "--amp", id="train-unknown-amp"),
+    cli(["profile", "lenet5", "--train", "--dtype", "fp64"], 2, "Unknown dtype", id="train-unknown-dtype"),
+    cli(["profile", "lenet5", "--train", "--amp", "bf16", "--dtype", "bf16"], 2, "--dtype fp32", id="train-amp-with-bf16-dtype"),
+    cli(["profile", "lenet5", "--batch", "8"], 2, "give --train", id="train-batch-without-train"),
+    cli(["profile", "lenet5", "--plot", "{tmp}/step.png"], 2, "give --train", id="train-plot-without-train"),
+    cli(["profile", "lenet5", "--train", "--plot", "{tmp}/step.txt"], 2, "Cannot write a figure", id="train-plot-bad-suffix"),
+    cli(["profile", "lenet5", "--train", "--plot", "{tmp}/no/such/dir/step.png"], 2, "does not exist", id="train-plot-missing-folder"),
+    cli(["profile", "lenet5", "--train", "--rf"], 2, "cannot be combined", id="train-with-rf"),
+    cli(["profile", "lenet5", "--train", "--device", "cpu"], 2, "meta", id="train-on-cpu"),
+    cli(["profile", "lenet5", "--train", "--input", "1,1,4,4"], 1, "cannot run a training step", id="train-input-too-small"),
+    cli(["compare", "lenet5", "alexnet", "--train", "--batch", "-1"], 2, "--batch", id="compare-train-negative-batch"),
+    cli(["compare", "lenet5", "alexnet", "--optimizer", "adam"], 2, "give --train", id="compare-optimizer-without-train"),
+    cli(["fit", "lenet5", "--memory", "24XB"], 2, "Malformed --memory", id="fit-memory-unknown-unit"),
+    cli(["fit", "lenet5", "--memory", "0"], 2, "--memory must be more than 0", id="fit-memory-zero"),
+    cli(["fit", "lenet5", "--memory", "lots"], 2, "Malformed --memory", id="fit-memory-words"),
+    cli(["fit", "lenet5"], 2, "--memory", id="fit-without-memory"),
+    cli(["fit", "lenet5", "--memory", "1GiB", "--optimizer", "adam"], 2, "give --train", id="fit-optimizer-without-train"),
+    cli(["fit", "nosuchnet", "--memory", "1GiB"], 2, "Unknown model", id="fit-unknown-model"),
     # ---- check / report
     cli(["check", "--baseline", "{tmp}/missing.json"], 2, "does not exist", id="check-missing-baseline"),
     cli(["check", "--baseline", "{tmp}/not_json.json"], 2, "not valid JSON", id="check-baseline-not-json"),
@@ -383,6 +405,12 @@ def _check():
     return check
 
 
+def _fit(*args, **kwargs):
+    from netstat.training.fit import fit
+
+    return fit(*args, **kwargs)
+
+
 def api(call, error, fragment, *, id, marks=()):  # noqa: A002
     return pytest.param(ApiCase(call, error, fragment), id=id, marks=marks)
 
@@ -432,6 +460,16 @@ API_CASES = [
     api(lambda d: _netstat().benchmark("lenet5", batches=[0]), UsageError, "batch", id="api-bench-batch-zero"),
     api(lambda d: _netstat().benchmark("lenet5", threads=0), UsageError, "threads", id="api-bench-threads-zero"),
     api(lambda d: _netstat().benchmark("lenet5", dtype="fp8"), UsageError, "dtype", id="api-bench-unknown-dtype"),
+    # ---- training (Analysis.training, netstat.training.fit)
+    api(lambda d: _netstat().analyze("lenet5").training(batch=0), UsageError, "batch", id="api-train-batch-zero"),
+    api(lambda d: _netstat().analyze("lenet5").training(batch=2.5), UsageError, "batch", id="api-train-batch-float"),
+    api(lambda d: _netstat().analyze("lenet5").training(optimizer="lion"), UsageError, "optimizer", id="api-train-unknown-optimizer"),
+    api(lambda d: _netstat().analyze("lenet5").training(dtype="fp64"), UsageError, "dtype", id="api-train-unknown-dtype"),
+    api(lambda d: _netstat().analyze("lenet5").training(amp="bf16", dtype="fp16"), UsageError, "amp", id="api-train-amp-with-fp16"),
+    api(lambda d: _netstat().analyze("lenet5").training(loss="mse"), UsageError, "loss", id="api-train-loss-not-callable"),
+    api(lambda d: _netstat().analyze("lenet5", input_size=(1, 1, 4, 4)).training(batch=2), ModelRunError, "training step", id="api-train-input-too-small"),
+    api(lambda d: _fit("lenet5", "24 parsecs"), UsageError, "memory", id="api-fit-bad-memory"),
+    api(lambda d: _fit("lenet5", -5), UsageError, "memory", id="api-fit-negative-memory"),
     # ---- netstat.check
     api(lambda d: _check().check(d / "missing.json"), UsageError, "does not exist", id="api-check-missing-baseline"),
     api(lambda d: _check().check(d / "not_json.json"), UsageError, "not valid JSON", id="api-check-baseline-not-json"),

@@ -3,7 +3,8 @@
 The table is `FORMULAS` (`registry`); the formulas are in `products` (the
 MAdds: convolution, matrix products, attention, recurrent layers),
 `pointwise` (normalisation, element-wise, reductions, pooling, resampling,
-the zero-FLOP kinds) and `named` (torchvision's and quantized ops). Which ops
+the zero-FLOP kinds), `named` (torchvision's and quantized ops) and
+`backward` (the backward ops of a training step). Which ops
 exist and of what kind is the op table, `netstat.ops`.
 
 A formula receives the op's arguments bound to their schema names, with every
@@ -60,5 +61,6 @@ from netstat.formulas.products import (  # noqa: F401 - importing a module regis
 )
 from netstat.formulas.pointwise import FLOPS_PER_ELEMENT, adaptive_windows, cumulative  # noqa: F401
 from netstat.formulas import named  # noqa: F401,E402
+from netstat.formulas import backward  # noqa: F401,E402 - the backward ops of a training step (netstat.training)
 
 share_in_place()

@@ -306,3 +306,56 @@ def erf_figure(e, path: str | os.PathLike, rf_text: str = "") -> Path:
     ax.set_title(f"{e.model} · {e.layer}: effective RF (r50 {e.r50:.1f}, r95 {e.r95:.1f} px)\n{box}; {e.seeds} seeds", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- a training step's memory
+
+_PHASE_COLOURS = {"forward": "tab:blue", "backward": "tab:orange", "optimizer": "tab:green"}
+_SAVED_BARS = 40  # at most this many layers in the saved-bytes chart
+
+
+def saved_bars(profile) -> list[tuple[str, int]]:
+    """(layer, saved bytes) for the saved-bytes chart: the deepest module
+    level whose layers (and shallower leaves) number at most _SAVED_BARS, in
+    execution order, from a `netstat.training.TrainingProfile`."""
+    chosen: list = []
+    for depth in range(1, max((r.depth for r in profile.layers), default=0) + 1):
+        rows = [r for r in profile.layers if r.depth == depth or (r.is_leaf and 0 < r.depth < depth)]
+        if len(rows) > _SAVED_BARS and chosen:
+            break
+        chosen = rows
+    order = {r.path: i for i, r in enumerate(profile.layers)}
+    return [(r.name, r.saved_bytes) for r in sorted(chosen, key=lambda r: order[r.path])]
+
+
+def training_memory_figure(profile, path: str | os.PathLike) -> Path:
+    """Live memory over the step's ops with the forward / backward /
+    optimizer phases shaded and the peak marked; below, the bytes each layer
+    saves for backward."""
+    fig = new_figure(10, 7.5)
+    top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 2]})
+    gib = 2**30
+    top.plot(range(len(profile.timeline)), [b / gib for b in profile.timeline], color="black", linewidth=0.9)
+    for phase, (start, end) in profile.phases.items():
+        if end > start:
+            top.axvspan(start - 0.5, end - 0.5, color=_PHASE_COLOURS[phase], alpha=0.12, label=phase)
+    at = profile.peak_at
+    if at.index >= 0:
+        top.plot([at.index], [profile.peak_bytes / gib], marker="v", color="tab:red", markersize=8)
+        top.annotate(f"peak {profile.peak_bytes / gib:.2f} GiB\n{at.phase}: {at.layer or '(model)'}", (at.index, profile.peak_bytes / gib),
+                     xytext=(8, -4), textcoords="offset points", fontsize=7, color="tab:red", va="top")
+    top.axhline(profile.totals["persistent_bytes"] / gib, color="grey", linestyle=":", linewidth=0.8, label="parameters, buffers, state, input")
+    top.set_xlim(-0.5, max(len(profile.timeline) - 0.5, 0.5))
+    top.set_ylim(bottom=0)
+    top.set_xlabel("op of the step, in order")
+    top.set_ylabel("live memory (GiB)")
+    top.set_title(f"{profile.model}: one training step, batch {profile.batch}, {profile.optimizer}, {profile.amp or profile.dtype}", fontsize=10)
+    top.legend(fontsize=7, loc="upper right", frameon=False)
+    top.grid(True, linewidth=0.3, alpha=0.5)
+    bars = saved_bars(profile)
+    bottom.bar(range(len(bars)), [b / 2**20 for _, b in bars], color="tab:blue")
+    bottom.set_xticks(range(len(bars)), [name for name, _ in bars], rotation=90, fontsize=5.5)
+    bottom.set_ylabel("saved for backward (MiB)")
+    bottom.grid(True, axis="y", linewidth=0.3, alpha=0.5)
+    fig.tight_layout()
+    return save_figure(fig, path)

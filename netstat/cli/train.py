@@ -1,0 +1,121 @@
+"""Training cost: `profile --train`, `compare --train` and `netstat fit`.
+Parse, call the library (netstat.training), render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from netstat.cli._app import app, check_format, parse_inputs, parse_model_kwargs
+from netstat.errors import UsageError
+from netstat.render import emit, note
+
+
+@dataclass
+class TrainingOptions:
+    """The training flags of `profile` / `compare`, as given."""
+
+    train: bool
+    batch: int | None
+    optimizer: str | None
+    amp: str | None
+    dtype: str | None
+    plot: Path | None
+
+    def checked(self, device: str = "meta", **others: bool | str) -> "TrainingOptions | None":
+        """Self when --train is given (None without it), or a UsageError for a
+        flag that needs --train or cannot go with it (`others`: the
+        command's other options, by name, given or not)."""
+        named = {"--batch": self.batch, "--optimizer": self.optimizer, "--amp": self.amp, "--dtype": self.dtype, "--plot": self.plot}
+        given = [flag for flag, value in named.items() if value is not None]
+        if not self.train:
+            if given:
+                raise UsageError(f"{', '.join(given)} describe{'s' if len(given) == 1 else ''} a training step: give --train with {'it' if len(given) == 1 else 'them'}.")
+            return None
+        clashes = [f"--{name}" for name, value in others.items() if value not in (False, None, "layer")]
+        if clashes:
+            raise UsageError(f"--train cannot be combined with {', '.join(clashes)}.", hint="Run the command without --train for them.")
+        if str(device).strip().lower() != "meta":
+            raise UsageError("--train traces the step on the meta device only (nothing is allocated).", hint="Leave out --device.")
+        if self.plot is not None:
+            _check_plot(self.plot)
+        from netstat.training import check_arguments
+
+        check_arguments(self.batch, self.optimizer or "sgd", self.dtype or "fp32", self.amp, None)
+        return self
+
+    def arguments(self) -> dict:
+        return {"batch": self.batch, "optimizer": self.optimizer or "sgd", "dtype": self.dtype or "fp32", "amp": self.amp}
+
+
+def _check_plot(path: Path) -> None:
+    from netstat.render.figures import FIGURE_SUFFIXES
+
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UsageError(f"Cannot write a figure to '{path}'.", hint=f"Use a file ending in {', '.join(FIGURE_SUFFIXES)}.")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"The folder '{parent}' for --plot does not exist.")
+
+
+def profile_training(analysis, options: TrainingOptions, depth: int, fmt: str) -> None:
+    """`netstat profile MODEL --train`: the step per layer and in total, one trace."""
+    from netstat.render.training import training_layers_table, training_totals_table
+
+    result = analysis.training(**options.arguments())
+    for line in result.notes:
+        note(f"[yellow]Note:[/] {line}")
+    if options.plot is not None:
+        from netstat.render.figures import training_memory_figure
+
+        note(f"Memory over the step written to {training_memory_figure(result, options.plot)}")
+    emit([training_layers_table(result, depth), training_totals_table(result)], result.document(), fmt)
+
+
+def compare_training(comparison, options: TrainingOptions, fmt: str) -> None:
+    """`netstat compare A B --train`: one training step of each model, side by side."""
+    from netstat.render.training import training_compare_table
+    from netstat.schema import SCHEMA_VERSION
+
+    from netstat.training.memory import ALLOCATOR_NOTE
+
+    results = [a.training(**options.arguments()) for a in comparison.analyses]
+    for r in results:
+        for line in r.notes:
+            if line != ALLOCATOR_NOTE:  # the same for every model: once, below
+                note(f"[yellow]Note ({r.model}):[/] {line}")
+    note(f"[yellow]Note:[/] {ALLOCATOR_NOTE}")
+    data = {"schema_version": SCHEMA_VERSION, "models": [{"model": r.model, "input_shape": list(r.input_shape), "training": r.to_dict()} for r in results]}
+    emit([training_compare_table(results)], data, fmt)
+
+
+@app.command()
+def fit(
+    model: str = typer.Argument(..., help="Zoo name or alias, torchvision:NAME, timm:NAME, package.module:factory or path/to/file.py:factory."),
+    memory: str = typer.Option(..., "--memory", "-m", help="The memory budget: 24GiB, 24GB, 1.5TiB, or bytes."),
+    train: bool = typer.Option(False, "--train", help="Fit one training step (default: an inference forward)."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="--train: sgd (default), sgdm, adam, adamw or none."),
+    amp: Optional[str] = typer.Option(None, "--amp", help="--train: activations under autocast to bf16 or fp16."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="--train: the parameters' precision, fp32 (default), bf16 or fp16."),
+    input_shape: Optional[List[str]] = typer.Option(None, "--input", "-i", help="Input shape of one sample, batch first (the batch is searched); once per forward argument."),
+    model_kwargs: Optional[List[str]] = typer.Option(None, "--model-kwargs", help="KEY=VALUE for the model's builder (a Python literal), repeatable."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """The largest batch whose predicted peak memory fits a budget, for training or inference (each probe a meta trace)."""
+    from netstat.analysis import analyze
+    from netstat.render.training import fit_table
+    from netstat.training.fit import fit as run_fit
+    from netstat.training.fit import parse_memory
+
+    fmt = check_format(fmt)
+    budget = parse_memory(memory)
+    if not train and (optimizer or amp or dtype):
+        raise UsageError("--optimizer, --amp and --dtype describe a training step: give --train with them.")
+    analysis = analyze(model, parse_inputs(input_shape), parse_model_kwargs(model_kwargs))
+    result = run_fit(analysis, budget, train=train, optimizer=optimizer or "sgd", dtype=dtype or "fp32", amp=amp)
+    for line in result.notes:
+        note(f"[yellow]Note:[/] {line}")
+    emit([fit_table(result)], result.to_dict(), fmt)
