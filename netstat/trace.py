@@ -15,6 +15,12 @@ The user's module is never run: `trace_model` traces a `working_copy` of it
 deep-copied), so nothing a forward does -- a buffer update, a cached anchor, a
 flag, a device move -- reaches the user's model, also when the forward raises.
 Hooks are process-global and removed in a `finally`.
+
+On meta, an op with a shape rule (`netstat.shapes`) gets its outputs from the
+rule instead of from PyTorch's meta kernel: many of those kernels are Python
+decompositions whose first call imports `torch._dynamo` (about 1.7 s), which
+nothing here needs. `run_trace(..., shape_rules=False)` traces with the meta
+kernels only (tests/test_shapes.py holds the two to the same records).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import contextlib
 import copy
 import inspect
 import itertools
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,18 +38,19 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
-from netstat import formulas
-from netstat.errors import ArgumentError, ModelRunError, UsageError
+from netstat import formulas, shapes
+from netstat.errors import ArgumentError, ModelRunError, UsageError, first_line
 
 
 @dataclass(frozen=True)
 class TensorRef:
-    """A tensor value seen in the trace: identity, allocation and shape."""
+    """A tensor value seen in the trace: identity, allocation, shape and layout."""
 
     tid: int
     storage: int
     shape: tuple[int, ...]
     dtype: torch.dtype
+    stride: tuple[int, ...] = ()
 
     @property
     def numel(self) -> int:
@@ -107,9 +115,18 @@ class Trace:
 class _Recorder(TorchDispatchMode):
     """Records every aten op; tensor identity through a weak id map."""
 
-    def __init__(self, memoize: bool = False) -> None:
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """False: TorchDispatchMode would wrap `__torch_dispatch__` in
+        `torch._disable_dynamo`, whose first call imports torch._dynamo. A
+        process that has not imported it cannot be compiling anything; one
+        that has gets `_CompileSafeRecorder` (`recorder_class`)."""
+        return False
+
+    def __init__(self, memoize: bool = False, rules: bool = False) -> None:
         super().__init__()
         self.memoize = memoize  # on meta: reuse shape inference for repeated identical calls
+        self.rules = rules  # on meta: netstat.shapes gives the outputs of the ops it has rules for
         self.memo: dict[Any, Any] = {}
         self.ids: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.refs: dict[int, TensorRef] = {}
@@ -126,6 +143,7 @@ class _Recorder(TorchDispatchMode):
             storage=next(self._storages) if storage is None else storage,
             shape=tuple(t.shape),
             dtype=t.dtype,
+            stride=tuple(t.stride()) if t.layout == torch.strided else (),
         )
         self.ids[t] = ref.tid
         self.refs[ref.tid] = ref
@@ -184,11 +202,17 @@ class _Recorder(TorchDispatchMode):
         return out
 
     def _run(self, func, args, kwargs):
-        """Run the op; on meta, an op already seen with identical shapes,
-        strides and arguments skips its (often Python) shape inference: a
-        functional op gets fresh empty outputs of the remembered layout, an
-        in-place op that kept its input's layout returns that input. Repeated
-        blocks make this common."""
+        """Run the op; on meta, an op with a shape rule gets fresh empty
+        outputs of the layout the rule gives (an in-place one returns its
+        input), and an op already seen with identical shapes, strides and
+        arguments skips its (often Python) shape inference: a functional op
+        gets fresh empty outputs of the remembered layout, an in-place op that
+        kept its input's layout returns that input. Repeated blocks make this
+        common."""
+        if self.rules:
+            layout = shapes.infer(func, args, kwargs)
+            if layout is not None:
+                return _tree_map(_from_layout, layout)
         inplace = _is_inplace(func)
         if not self.memoize or not (inplace or _is_functional(func)):
             return func(*args, **kwargs)
@@ -244,19 +268,29 @@ def _tree_map(fn, tree: Any) -> Any:
     return fn(tree)
 
 
-@dataclass(frozen=True)
-class _Layout:
-    shape: tuple[int, ...]
-    stride: tuple[int, ...]
-    dtype: torch.dtype
+class _CompileSafeRecorder(_Recorder):
+    """The recorder with the dynamo-disabled `__torch_dispatch__` that
+    TorchDispatchMode gives by default: for a process that has imported
+    torch._dynamo, where a compiled region could be running."""
+
+    __torch_dispatch__ = _Recorder.__torch_dispatch__
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return True
+
+
+def recorder_class() -> type[_Recorder]:
+    """_Recorder, or _CompileSafeRecorder once torch._dynamo is imported (importing it costs nothing then)."""
+    return _CompileSafeRecorder if "torch._dynamo" in sys.modules else _Recorder
 
 
 def _layout_of(x: Any) -> Any:
-    return _Layout(tuple(x.shape), tuple(x.stride()), x.dtype) if isinstance(x, torch.Tensor) else x
+    return shapes.Layout(tuple(x.shape), tuple(x.stride()), x.dtype) if isinstance(x, torch.Tensor) else x
 
 
 def _from_layout(x: Any) -> Any:
-    return torch.empty_strided(x.shape, x.stride, dtype=x.dtype, device="meta") if isinstance(x, _Layout) else x
+    return torch.empty_strided(x.shape, x.stride, dtype=x.dtype, device="meta") if isinstance(x, shapes.Layout) else x
 
 
 def _signature(tree: Any) -> Any:
@@ -334,7 +368,7 @@ def working_copy(model: torch.nn.Module, device: str | torch.device) -> torch.nn
         return copy.deepcopy(model, memo)
     except Exception as err:  # noqa: BLE001 - a module holding a lock, a file, a C handle
         raise UsageError(
-            f"{type(model).__name__} cannot be copied ({type(err).__name__}: {_first_line(err)}), and netstat runs only a copy of a model it is given.",
+            f"{type(model).__name__} cannot be copied ({first_line(err)}), and netstat runs only a copy of a model it is given.",
             hint="Give a spec that builds the model instead (file.py:factory).",
         ) from None
 
@@ -345,23 +379,21 @@ def _fresh(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return torch.nn.Parameter(fresh, requires_grad=t.requires_grad) if isinstance(t, torch.nn.Parameter) else fresh
 
 
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def run_trace(model: torch.nn.Module, inputs, device: str = "meta") -> Trace:
+def run_trace(model: torch.nn.Module, inputs, device: str = "meta", *, shape_rules: bool = True) -> Trace:
     """Trace one inference forward of `model` on zero inputs of the given
     `netstat.spec.InputSpec`s (or one shape), one per positional argument.
 
     `model` must be one netstat may change (built by netstat, or a
     `working_copy`): it is put in eval mode and run under no_grad on
     `device`. The hooks are process-global and removed in a `finally`.
+    On meta, `shape_rules=False` runs every op's meta kernel (the rules'
+    oracle) instead of netstat.shapes.
     """
     from netstat.spec import as_inputs
 
     dev = torch.device(device)
-    rec = _Recorder(memoize=dev.type == "meta")
+    meta = dev.type == "meta"
+    rec = recorder_class()(memoize=meta, rules=meta and shape_rules)
     hooks = _HierarchyHooks(model, rec)
     handles = [
         torch.nn.modules.module.register_module_forward_pre_hook(hooks.pre),
@@ -519,7 +551,7 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
             failure = meta_failure if _out_of_memory(cpu_failure.err) else cpu_failure  # the meta error says why
             raise ModelRunError(failure.describe(source.name, inputs)) from None
         trace.notes.append(
-            f"The forward pass cannot run on the meta device ({_first_line(meta_failure.err).rstrip('.')}); it was traced on CPU "
+            f"The forward pass cannot run on the meta device ({first_line(meta_failure.err).rstrip('.')}); it was traced on CPU "
             "with real tensors instead, on an all-zeros input, so a branch that depends on the values always takes the same way."
         )
         return trace, cpu_model
@@ -589,7 +621,7 @@ def _model_on(source, device: str) -> torch.nn.Module:
         raise
     except Exception as err:  # noqa: BLE001 - a user factory that breaks on this device
         if device != "meta":
-            raise ModelRunError(f"Building '{source.name}' failed: {type(err).__name__}: {_first_line(err)}.") from None
+            raise ModelRunError(f"Building '{source.name}' failed: {first_line(err)}.") from None
     return working_copy(_model_on(source, "cpu"), "meta")
 
 
