@@ -90,10 +90,10 @@ def netstat_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "netstat"]
 
 
-def measure(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, max RSS in MB, exit code) of one fresh process running `cmd`."""
+def measure(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, int]:
+    """(wall seconds, max RSS in MB, exit code) of one fresh process running `cmd` in `cwd`."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
@@ -136,6 +136,27 @@ def alternate(rows: dict[str, list[str]], repeats: int) -> dict[str, tuple[float
                 samples[key].append((seconds, rss))
         print(f"round {round_}/{repeats} done", file=sys.stderr)
     return {key: (statistics.median(s for s, _ in got), statistics.median(r for _, r in got)) for key, got in samples.items()}
+
+
+def check_before_after(rev: str, rounds: int = 2) -> list[str]:
+    """`netstat check` over the whole zoo at `rev` (a git worktree, its own
+    baseline) and here, alternated `rounds` times: the median of each."""
+    with tempfile.TemporaryDirectory(prefix="netstat-before-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), rev], check=True)
+        try:
+            before = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); from netstat.cli import main; sys.argv = ['netstat', 'check']; main()"]
+            times: dict[str, list[float]] = {"before": [], "after": []}
+            for _ in range(rounds):
+                for key, cmd, cwd in (("before", before, tree), ("after", [*netstat_command(), "check"], ROOT)):
+                    seconds, _, code = measure(cmd, cwd)
+                    require(f"check ({key})", cmd, code)
+                    times[key].append(seconds)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    b, a = (statistics.median(times[k]) for k in ("before", "after"))
+    return ["", f"`netstat check` over the whole zoo, before ({rev}) and after, alternated, median of {rounds}: "
+            f"{b:.1f} s before, {a:.1f} s after ({a / b:.2f}x)."]
 
 
 def _met(ok: bool) -> str:
@@ -226,6 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternated rounds; each figure is their median (default 5)")
     parser.add_argument("--no-check", action="store_true", help="skip `netstat check` over the whole zoo")
+    parser.add_argument("--before", metavar="REV", help="also time `netstat check` at this git revision, alternated with now")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be 1 or more")
@@ -233,6 +255,8 @@ def main() -> None:
         results = alternate(commands(Path(scripts)), args.repeats)
     check = None if args.no_check else measure([*netstat_command(), "check", "--format", "json"])
     lead = lead_section(results, check, args.repeats)
+    if args.before and not args.no_check:
+        lead[-1:-1] = check_before_after(args.before)
     write_sections(lead=lead)
     print("\n".join(lead))
 
