@@ -63,6 +63,8 @@ PARAMETERS = {
     "training_amp": "amp",
     "loss": "loss",
     "memory": "memory",
+    "precision": "precision",
+    "processes": "processes",
 }
 
 

@@ -286,6 +286,11 @@ CLI_CASES = [
     cli(["bench", "lenet5", "--min-time", "2", "--max-time", "1", "--no-progress"], 2, "max", id="bench-max-below-min"),
     cli(["bench", "lenet5", "--device", "cuda", "--no-progress"], 2, "CUDA", id="bench-cuda-without-cuda", marks=NO_CUDA),
     cli(["bench", "nosuchnet", "--no-progress"], 2, "Unknown model", id="bench-unknown-model"),
+    cli(["bench", "lenet5", "lenet5", "--precision", "lots", "--no-progress"], 2, "--precision", id="bench-precision-words"),
+    cli(["bench", "lenet5", "lenet5", "--precision", "150%", "--no-progress"], 2, "--precision", id="bench-precision-above-100"),
+    cli(["bench", "lenet5", "--processes", "0", "--no-progress"], 2, "--processes", id="bench-processes-zero"),
+    cli(["bench", "nosuchnet", "lenet5", "--processes", "2", "--no-progress"], 2, "process 1 of 2 failed",
+        id="bench-processes-child-fails"),
     # ---- training: profile / compare --train, fit
     cli(["profile", "lenet5", "--train", "--batch", "0"], 2, "--batch must be a whole number", id="train-batch-zero"),
     cli(["profile", "lenet5", "--train", "--batch", "two"], 2, "--batch", id="train-batch-not-int"),
@@ -411,6 +416,12 @@ def _fit(*args, **kwargs):
     return fit(*args, **kwargs)
 
 
+def _bench_processes(count):
+    from netstat.bench.processes import in_processes
+
+    return in_processes(["lenet5"], count, timeout_s=60)
+
+
 def api(call, error, fragment, *, id, marks=()):  # noqa: A002
     return pytest.param(ApiCase(call, error, fragment), id=id, marks=marks)
 
@@ -460,6 +471,8 @@ API_CASES = [
     api(lambda d: _netstat().benchmark("lenet5", batches=[0]), UsageError, "batch", id="api-bench-batch-zero"),
     api(lambda d: _netstat().benchmark("lenet5", threads=0), UsageError, "threads", id="api-bench-threads-zero"),
     api(lambda d: _netstat().benchmark("lenet5", dtype="fp8"), UsageError, "dtype", id="api-bench-unknown-dtype"),
+    api(lambda d: _netstat().benchmark(["lenet5", "lenet5"], precision=0), UsageError, "precision", id="api-bench-precision-zero"),
+    api(lambda d: _bench_processes(0), UsageError, "processes", id="api-bench-processes-zero"),
     # ---- training (Analysis.training, netstat.training.fit)
     api(lambda d: _netstat().analyze("lenet5").training(batch=0), UsageError, "batch", id="api-train-batch-zero"),
     api(lambda d: _netstat().analyze("lenet5").training(batch=2.5), UsageError, "batch", id="api-train-batch-float"),

@@ -30,6 +30,19 @@ The protocol (every choice is recorded in each result's JSON):
    interpolation between order statistics, numpy's default), IQR, sample
    standard deviation, the median's confidence interval; a warning when
    IQR / median >= 10%.
+6. Several models are measured interleaved in one process
+   (``interleaved``): after each one's cold start and warm-up, rounds of one
+   block per model (an untimed lead-in call, then a whole number of timed
+   calls lasting about 25 ms or the slowest model's call, whichever is
+   longer, the same for every model), the order rotated each round (a Williams
+   design), until every model's median and every ratio to the first model is
+   known to ±``precision`` (ratio of medians of per-round block means, CI by a
+   percentile bootstrap over rounds, numpy, seed 0), no sooner than
+   ``min_time`` and no later than ``max_time`` per model. A calibration matmul
+   (``probe``) is timed around every block: rounds where it ran more than 10%
+   slower than its median are flagged, a warning says by how much, and
+   ``drop_unsteady`` leaves them out. ``processes`` runs the CLI in fresh
+   processes and pools their rounds.
 
 Nothing here prints: progress goes through the optional ``progress`` callback.
 
@@ -37,7 +50,10 @@ Modules: ``stats`` (order statistics, the median's CI), ``protocol`` (the
 timed loop: window, warm-up, sampling, steps), ``environment`` (the machine
 record, the settings held while timing, device plumbing), ``roofline``
 (``measure_roofline``), ``results`` (``BenchResult``, the JSON document) and
-``run`` (``benchmark``). This package re-exports what callers use.
+``run`` (``benchmark``), ``interleaved`` (rounds, rotation, the stopping
+rule on ratios, the bootstrap), ``probe`` (the steadiness probe) and
+``processes`` (``--processes``: fresh processes, pooled). This package
+re-exports what callers use.
 """
 
 from __future__ import annotations
@@ -53,7 +69,8 @@ from netstat.bench.environment import (
     usable_cores,
 )
 from netstat.bench.protocol import Measurement, Protocol, WarmUp, make_step, measure, warm_up
-from netstat.bench.results import SCHEMA_VERSION, BenchProgress, BenchResult, ProgressFn, to_json
+from netstat.bench.interleaved import Plan
+from netstat.bench.results import SCHEMA_VERSION, BenchProgress, BenchResult, BenchResults, BenchRun, ProgressFn, to_json
 from netstat.bench.roofline import Roofline, measure_roofline
 from netstat.bench.run import COMPILE_MODES, MODES, UNSTABLE_IQR, benchmark, compare_latency
 from netstat.bench.run import _prepare  # noqa: F401 - tests/test_bench.py checks the working copy through it
@@ -67,9 +84,12 @@ __all__ = [
     "UNSTABLE_IQR",
     "BenchProgress",
     "BenchResult",
+    "BenchResults",
+    "BenchRun",
     "KernelWork",
     "Measurement",
     "OtherLoad",
+    "Plan",
     "ProgressFn",
     "Protocol",
     "Roofline",

@@ -115,6 +115,45 @@ class BenchResult:
         }
 
 
+@dataclass
+class BenchRun:
+    """Several models measured interleaved at one batch size
+    (netstat.bench.interleaved): their ratios to the first, every round, the
+    probe, and what the rounds say about the host."""
+
+    batch: int
+    models: list[str]
+    plan: dict[str, Any]
+    probe: dict[str, Any]  # the calibration kernel: kernel, device, calls, target_ms, median_ms, max_slowdown
+    comparisons: list[dict[str, Any]]  # {"model", "baseline", "batch", "ratio", "ci": [lo, hi], "rounds"}
+    rounds: list[dict[str, Any]]  # {"round", "order", "block_ms", "probe_ms", "unsteady"}
+    unsteady_rounds: list[int]  # round numbers
+    stop_reason: str
+    warnings: list[str] = field(default_factory=list)
+
+
+class BenchResults(list):
+    """What `benchmark` returns: a list of BenchResult, one per model and
+    batch; `runs` holds the interleaved measurements of several models."""
+
+    def __init__(self, results: Sequence[BenchResult] = (), runs: Sequence[BenchRun] = ()) -> None:
+        super().__init__(results)
+        self.runs: list[BenchRun] = list(runs)
+
+
 def to_json(results: Sequence[BenchResult]) -> dict[str, Any]:
-    """The document `netstat bench --format json` writes."""
-    return {"schema_version": SCHEMA_VERSION, "results": [r.to_dict() for r in results]}
+    """The document `netstat bench --format json` writes: the results, and for
+    several models the ratios, rounds and probe of the interleaved runs."""
+    runs: list[BenchRun] = list(getattr(results, "runs", []))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "results": [r.to_dict() for r in results],
+        "comparisons": [c for run in runs for c in run.comparisons],
+        "rounds": [{"batch": run.batch, **r} for run in runs for r in run.rounds],
+        "probe": [{"batch": run.batch, "round": r["round"], "ms": r["probe_ms"], "unsteady": r["unsteady"]}
+                  for run in runs for r in run.rounds],
+        "probe_kernel": [{"batch": run.batch, **run.probe} for run in runs],
+        "unsteady_rounds": [n for run in runs for n in run.unsteady_rounds],
+        "interleaved": [{"batch": run.batch, "models": run.models, "plan": run.plan, "stop_reason": run.stop_reason,
+                         "warnings": run.warnings} for run in runs],
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
 
 from netstat.bench.environment import (
@@ -28,7 +28,9 @@ from netstat.bench.environment import (
     usable_cores,
 )
 from netstat.bench.protocol import Measurement, PhaseReport, Protocol, WarmUp, make_step, measure, warm_up
-from netstat.bench.results import BenchProgress, BenchResult, ProgressFn
+from netstat.bench.interleaved import Block, Plan, Rounds, check_precision, round_records, run_rounds, summarize_rounds, unique_names
+from netstat.bench.probe import calibration, unsteady_warning
+from netstat.bench.results import BenchProgress, BenchResult, BenchResults, BenchRun, ProgressFn
 from netstat.bench.roofline import Roofline, measure_roofline
 from netstat.bench.stats import NS, summarize
 from netstat.errors import PARAMETERS, ArgumentError, ModelRunError, NetstatError, UsageError, first_line
@@ -118,11 +120,20 @@ def benchmark(
     roofline: bool = False,
     costs: bool = True,
     allocator: str = "steady",
+    precision: float = 0.01,
+    interleave: bool | None = None,
+    drop_unsteady: bool = False,
     progress: ProgressFn | None = None,
-) -> list[BenchResult]:
+) -> BenchResults:
     """Measure one or more models (names, specs or nn.Modules; a list for
     several) at each batch size, following the protocol in netstat.bench's
-    docstring. Returns one BenchResult per model and batch, in order.
+    docstring. Returns one BenchResult per model and batch, in order (a
+    BenchResults list; its `runs` hold the interleaved measurements).
+
+    Several models are measured interleaved (`interleave` None: if two or
+    more), each with `min_time` / `max_time` of its own, until every median
+    and ratio to the first model is known to ±`precision`; `drop_unsteady`
+    leaves out the rounds the steadiness probe flagged.
 
     `input_size` is the full input shape; `batches` replaces its first
     dimension (default: the input's own batch, 1 for zoo models).
@@ -136,15 +147,21 @@ def benchmark(
 
     device = _validate(device, batches, threads, dtype, amp, mode, compile_mode)
     describe(allocator)  # validates the policy before anything is built
-    protocol = Protocol.from_times(min_time, max_time)
+    check_precision(precision)
+    protocol = replace(Protocol.from_times(min_time, max_time), rel_precision=precision)
     plan = _plan(model, input_size, batches)
     run = _Run(device, threads or usable_cores(), dtype, amp, channels_last, compile_mode, cudnn_benchmark,
                mode, costs, protocol)
-    events = _Progress(progress, sum(len(b) for _, b in plan) + (1 if roofline else 0))
+    together = len(plan) > 1 if interleave is None else interleave
+    tasks = len({b for _, bs in plan for b in bs}) if together else sum(len(b) for _, b in plan)
+    events = _Progress(progress, tasks + (1 if roofline else 0))
     with measuring(run.threads, cudnn_benchmark, allocator) as malloc:
         machine = {**environment(device), "allocator": malloc}
         roof = _roofline(device, dtype, events) if roofline else None
-        return _bench_all(plan, run, machine, roof, events, 1 if roofline else 0)
+        if together:
+            rounds = Plan.from_options(precision, min_time, max_time, len(plan), drop_unsteady)
+            return _bench_together(plan, run, rounds, machine, roof, events, 1 if roofline else 0)
+        return BenchResults(_bench_all(plan, run, machine, roof, events, 1 if roofline else 0))
 
 
 def compare_latency(models: Sequence[Any], input_size: Sequence[int] | None = None, **options: Any) -> list[dict[str, Any] | None]:
@@ -445,3 +462,156 @@ def _kernel_warning(result: BenchResult, t: _Timing, run: _Run) -> list[str]:
         if faults >= 1 else "system calls, not page faults"
     )
     return [f"The kernel took {share:.0%} of the measured time ({why})."]
+
+
+# --------------------------------------------------------------------------- several models, interleaved
+
+
+@dataclass
+class _Entrant:
+    """One model at one batch size in an interleaved measurement."""
+
+    src: Any
+    result: BenchResult
+    call: Any = None
+    warm: WarmUp | None = None
+    block: Block | None = None
+
+
+@dataclass
+class _Together:
+    """What the rounds of one batch size found, beside the host's record."""
+
+    rounds: Rounds
+    probe: dict[str, Any]
+    other: OtherLoad
+    kernel: KernelWork
+
+
+def _bench_together(plan, run: _Run, rounds_plan: Plan, machine: dict[str, Any], roof: Roofline | None,
+                    events: _Progress, index: int) -> BenchResults:
+    """Every model built once; at each batch size the models that have it,
+    measured interleaved; the results in model order, then batch order."""
+    nets = []
+    for src, _ in plan:
+        events.emit(src.name, "build", 0.0, index)
+        nets.append(_prepare(src, run.device, run.dtype, run.amp, run.channels_last, run.compile_mode))
+    placed: list[tuple[int, int, BenchResult]] = []
+    runs: list[BenchRun] = []
+    for b, batch in enumerate(dict.fromkeys(x for _, bs in plan for x in bs)):
+        members = [(i, src, net) for i, ((src, bs), net) in enumerate(zip(plan, nets)) if batch in bs]
+        task = f"{', '.join(src.name for _, src, _ in members)} · batch {batch}"
+        first = 1 + sum(len(r.rounds) for r in runs)
+        results, bench_run = _together_at([(s, n) for _, s, n in members], batch, run, rounds_plan,
+                                          _TaskProgress(events, task, index), first)
+        for (i, src, _), result in zip(members, results):
+            _annotate(result, src, run, machine, roof)
+            result.protocol = {**result.protocol, "interleaved": rounds_plan.to_dict()}
+            placed.append((i, b, result))
+        if bench_run is not None:
+            runs.append(bench_run)
+        events.emit(task, "done", 1.0, index)
+        index += 1
+    del nets
+    free(run.device)
+    return BenchResults([r for _, _, r in sorted(placed, key=lambda p: p[:2])], runs)
+
+
+def _together_at(members, batch: int, run: _Run, plan: Plan, report: _TaskProgress,
+                 first: int) -> tuple[list[BenchResult], BenchRun | None]:
+    """Cold start of each model, then the warm-ups and rounds of those that
+    fit (an out-of-memory model is reported, status "oom")."""
+    entrants = [_Entrant(src, BenchResult(src.name, run.device, batch, run.dtype, run.mode,
+                                          (batch, *src.input_shape[1:]))) for src, _ in members]
+    live: list[_Entrant] = []
+    try:
+        with _running(run):
+            for entrant, (_, net) in zip(entrants, members):
+                _enter(entrant, net, run, report)
+            live = [e for e in entrants if e.result.status == "ok"]
+            together = _rounds_of(live, run, plan, report) if live else None
+    except NetstatError:
+        raise
+    except Exception as err:  # noqa: BLE001 - anything after the cold starts is fatal
+        names = ", ".join(e.src.name for e in entrants)
+        raise ModelRunError(f"Measuring {names} at batch {batch} on {run.device} failed: {first_line(err)}.") from None
+    finally:
+        for entrant in entrants:
+            entrant.call = None  # the inputs with them
+        free(run.device)
+    if together is None:
+        return [e.result for e in entrants], None
+    return [e.result for e in entrants], _record_together(live, together, run, plan, first)
+
+
+def _enter(entrant: _Entrant, net, run: _Run, report: _TaskProgress) -> None:
+    """The model's input and its cold start; out of memory marks it "oom"."""
+    r = entrant.result
+    try:
+        entrant.call = functools.partial(net, _input(r.input_shape, run))
+        r.cold_start_ns = _cold_start(entrant.call, run, report)
+    except Exception as err:  # noqa: BLE001 - out of memory is reported, anything else is fatal
+        if not is_oom(err):
+            raise ModelRunError(f"'{r.model}' failed at batch {r.batch} on {run.device}: {first_line(err)}.") from None
+        entrant.call = None
+        r.status, r.error = "oom", f"Out of memory at batch {r.batch} on {run.device}; skipped."
+        free(run.device)
+
+
+def _rounds_of(live: list[_Entrant], run: _Run, plan: Plan, report: _TaskProgress) -> _Together:
+    """Each model warmed up and its block sized, the probe calibrated, then the
+    rounds, with the garbage collector paused and the host's load recorded."""
+    share = 0.2 / len(live)
+    with gc_paused(), OtherLoad() as other:
+        for i, e in enumerate(live):
+            step = make_step(e.call, run.device)
+            e.warm = warm_up(step, time.perf_counter_ns, run.protocol, PhaseReport(report, "warm-up", i * share, share))
+        slowest = max(e.warm.estimate_ns for e in live)
+        for e in live:
+            step, calls = make_step(e.call, run.device), plan.block_calls(e.warm.estimate_ns, slowest)
+            if run.mode == "latency":
+                e.block = Block(step, calls, 1, lead_in=e.call)
+            else:
+                e.block = Block(make_step(e.call, run.device, calls), 1, calls, lead_in=e.call)
+        probe, described = calibration(run.device)
+        with KernelWork() as kernel:
+            blocks = [e.block for e in live]
+            cpu = None if run.cuda else time.process_time_ns  # on CUDA the host waits for the GPU
+            rounds = run_rounds(blocks, probe, time.perf_counter_ns, plan, PhaseReport(report, "rounds", 0.2, 0.8), cpu)
+    return _Together(rounds, described, other, kernel)
+
+
+def _record_together(live: list[_Entrant], t: _Together, run: _Run, plan: Plan, first: int) -> BenchRun:
+    """Each model's statistics over the kept rounds, its warnings, and the run:
+    ratios to the first model, every round, the probe, the host's warning."""
+    s = summarize_rounds(t.rounds, plan)
+    names = unique_names([e.src.name for e in live])
+    calls = len(t.rounds) * sum(e.block.repeats * e.block.calls for e in live)  # every call of every model
+    for m, e in enumerate(live):
+        samples = [x for r in s.kept for x in t.rounds.samples_ns[r][m]]
+        timing = _Timing(e.warm, e.block.calls, Measurement(samples, t.rounds.elapsed_ns, t.rounds.stop_reason,
+                                                            s.median_ci_rel[m]), t.other, t.kernel)
+        _record(e.result, timing, run)
+        e.result.measurement.update(
+            protocol="interleaved", rounds=len(s.kept), rounds_measured=len(t.rounds),
+            calls_per_block=e.block.repeats * e.block.calls, lead_in_calls=1, round_median_ms=s.medians_ns[m] / 1e6,
+            minor_faults_per_call=None if t.kernel.minor_faults is None else t.kernel.minor_faults / calls,
+            kernel_ms_per_call=None if t.kernel.system_s is None else t.kernel.system_s * 1e3 / calls,
+        )
+        e.result.warnings += _warnings(e.result, timing, run)
+    batch = live[0].result.batch
+    comparisons = [{"model": names[r.model], "baseline": names[0], "batch": batch, "ratio": r.ratio,
+                    "ci": [r.low, r.high], "rounds": r.rounds} for r in s.ratios]
+    unsteady = [first + i for i in s.unsteady]
+    probe = {**t.probe, "median_ms": s.probe_median_ns / 1e6, "max_slowdown": s.max_slowdown}
+    warning = unsteady_warning(t.rounds.host_ns(), s.unsteady, first, plan.unsteady, plan.drop_unsteady)
+    warnings = ([warning] if warning else []) + _ratio_warnings(s, names, plan)
+    return BenchRun(batch, names, plan.to_dict(), probe, comparisons,
+                    round_records(t.rounds, names, first, s.unsteady), unsteady, t.rounds.stop_reason, warnings)
+
+
+def _ratio_warnings(s, names: list[str], plan: Plan) -> list[str]:
+    """A ratio not known to ±precision when the rounds stopped."""
+    loose = [r for r in s.ratios if r.half_width_rel > plan.precision]
+    return [f"Stopped with {names[r.model]} / {names[0]} known to ±{r.half_width_rel:.1%} "
+            f"(target ±{plan.precision:.1%}); raise {PARAMETERS['max_time']}." for r in loose]

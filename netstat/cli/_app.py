@@ -52,6 +52,8 @@ FLAGS = {
     "training_dtype": "--dtype",
     "training_amp": "--amp",
     "memory": "--memory",
+    "precision": "--precision",
+    "processes": "--processes",
 }
 
 

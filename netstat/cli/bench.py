@@ -58,7 +58,10 @@ def bench(
     cudnn_benchmark: bool = typer.Option(False, "--cudnn-benchmark", help="Let cuDNN autotune (tuning time shown as cold start)."),
     mode: str = typer.Option("latency", help="latency (one batch at a time) or throughput (back-to-back)."),
     min_time: float = typer.Option(1.0, "--min-time", help="Seconds of measurement at least."),
-    max_time: float = typer.Option(10.0, "--max-time", help="Seconds of measurement at most."),
+    max_time: float = typer.Option(10.0, "--max-time", help="Seconds of measurement at most (per model)."),
+    precision: str = typer.Option("1%", "--precision", help="Stop when every median (and ratio) is known to ± this, e.g. 1% or 0.01."),
+    drop_unsteady: bool = typer.Option(False, "--drop-unsteady", help="Several models: leave out the rounds the steadiness probe flagged."),
+    processes: int = typer.Option(1, "--processes", help="Run the whole measurement in N fresh processes and show their spread."),
     roofline: bool = typer.Option(False, "--roofline", help="Measure peak matmul FLOP/s and copy bandwidth; compare."),
     allocator: str = typer.Option(
         "steady", "--allocator", help="steady: glibc malloc keeps freed memory while measuring; system: leave malloc alone."
@@ -70,10 +73,9 @@ def bench(
     fmt = check_format(fmt)
     shape = parse_input_shape(input_shape)
     batches = parse_int_list(batch, "--batch") if batch is not None else None
-    if mode not in ("latency", "throughput"):
-        raise UsageError(f"Unknown mode '{mode}'.", hint="Use latency or throughput.")
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads must be a positive integer, not {threads}.")
+    fraction = _checked(mode, threads, precision, processes)
+    if processes != 1:
+        return _bench_processes(processes, fmt, progress, locals())
 
     from netstat.bench import benchmark
     from netstat.render.bench import render_bench
@@ -95,6 +97,8 @@ def bench(
             max_time=max_time,
             roofline=roofline,
             allocator=allocator,
+            precision=fraction,
+            drop_unsteady=drop_unsteady,
             progress=callback,
         )
     render_bench(results, fmt)
@@ -114,3 +118,98 @@ def _check_measured(results) -> None:
     if len(skipped) == len(results):
         raise ModelRunError(f"Nothing was measured: every run ran out of {skipped[0].device} memory ({runs}).")
     note(f"Note: {len(skipped)} of {len(results)} runs ran out of memory and were skipped ({runs}).")
+
+
+def _checked(mode: str, threads: int | None, precision: str, processes: int) -> float:
+    """One sentence for a bad mode, thread or process count; the precision as a fraction."""
+    from netstat.bench.processes import check_processes
+
+    if mode not in ("latency", "throughput"):
+        raise UsageError(f"Unknown mode '{mode}'.", hint="Use latency or throughput.")
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be a positive integer, not {threads}.")
+    check_processes(processes)
+    return parse_precision(precision)
+
+
+def parse_precision(text: str) -> float:
+    """'1%' or '0.01' as 0.01; one sentence for anything else."""
+    value = text.strip()
+    try:
+        fraction = float(value[:-1]) / 100 if value.endswith("%") else float(value)
+    except ValueError:
+        raise UsageError(f"--precision must be a fraction such as 1% or 0.01, not '{text}'.") from None
+    if not 0 < fraction < 1:
+        raise UsageError(f"--precision must lie between 0 and 100%, not '{text}'.")
+    return fraction
+
+
+# `bench` options passed on to each fresh process by --processes: (parameter, flag).
+_CHILD_OPTIONS = [("input_shape", "--input"), ("device", "--device"), ("batch", "--batch"), ("threads", "--threads"),
+                  ("dtype", "--dtype"), ("compile_mode", "--compile-mode"), ("mode", "--mode"),
+                  ("min_time", "--min-time"), ("max_time", "--max-time"), ("allocator", "--allocator"),
+                  ("precision", "--precision")]
+_CHILD_SWITCHES = [("amp", "--amp"), ("channels_last", "--channels-last"), ("compile_model", "--compile"),
+                   ("cudnn_benchmark", "--cudnn-benchmark"), ("drop_unsteady", "--drop-unsteady")]
+
+
+def child_args(options: dict) -> list[str]:
+    """The `netstat bench` arguments that repeat this command in a child."""
+    args = list(options["models"])
+    for name, flag in _CHILD_OPTIONS:
+        if options.get(name) is not None:
+            args += [flag, str(options[name])]
+    return args + [flag for name, flag in _CHILD_SWITCHES if options.get(name)]
+
+
+def _bench_processes(count: int, fmt: str, progress: bool, options: dict) -> None:
+    """`--processes N`: the same command in N fresh processes, pooled."""
+    from netstat.bench.processes import in_processes, pool
+    from netstat.render.bench import render_processes
+
+    per_model = options["max_time"] + 10  # rounds, warm-up, cold start and costs
+    batches = len(options["batch"].split(",")) if options.get("batch") else 1
+    timeout = 120 + 2 * per_model * len(options["models"]) * batches
+    with _progress_bar(progress) as callback:
+        docs = in_processes(child_args(options), count, timeout, _ProcessProgress(callback))
+    render_processes(pool(docs), fmt)
+
+
+class _ProcessProgress:
+    """--processes: 'process i of N' on the progress bar, if there is one."""
+
+    def __init__(self, callback) -> None:
+        self.callback = callback
+
+    def __call__(self, index: int, count: int) -> None:
+        if self.callback is not None:
+            from netstat.bench import BenchProgress
+
+            self.callback(BenchProgress(f"process {index + 1} of {count}", "measure", 0.0, index, count))
+
+
+def compare_bench(models: list[str], shape, profiles, data: dict, extra: dict) -> None:
+    """`compare --bench`: the models measured interleaved (batch 1, all usable
+    cores); each one's median and its time ratio to the first with the CI as
+    columns, the latencies and `comparisons` in `data`, warnings as notes."""
+    from netstat.bench import benchmark
+    from netstat.render import note
+
+    results = benchmark(list(models), shape)
+    latency, ratio = {}, {}
+    for p, entry, r in zip(profiles, data["models"], results):
+        entry["latency_ms"] = None if r.stats is None else r.stats.to_ms()
+        latency[p.model] = f"{r.stats.median / 1e6:.2f}" if r.stats else "-"
+    run = results.runs[0] if results.runs else None
+    if run is not None:
+        measured = [p for p, r in zip(profiles, results) if r.status == "ok"]  # the run's models, in order
+        by_name = {c["model"]: c for c in run.comparisons}
+        ratio[measured[0].model] = "1"
+        for p, name in zip(measured[1:], run.models[1:]):
+            c = by_name[name]
+            ratio[p.model] = f"{c['ratio']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}]"
+        for text in run.warnings:
+            note(f"[yellow]Note (latency):[/] {text}")
+    extra["Latency (ms)"] = latency
+    extra["Time vs first (95% CI)"] = ratio
+    data["comparisons"] = [] if run is None else run.comparisons

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from netstat.cli._app import app, check_format, parse_inputs, parse_model_kwargs
+from netstat.cli.train import TrainingOptions, compare_training, profile_training
 from netstat.errors import UsageError
 from netstat.render import emit, note
 
@@ -47,6 +49,12 @@ def profile(
     device: str = typer.Option("meta", "--device", help="meta (no memory, no arithmetic), cpu or cuda."),
     rf: bool = typer.Option(False, "--rf", help="Add the receptive field of every layer."),
     crosscheck: bool = typer.Option(False, "--crosscheck", help="Compare the totals with fvcore, thop and torch.utils.flop_counter."),
+    train: bool = typer.Option(False, "--train", help="Profile one training step instead: forward, loss (sum of outputs), backward, optimizer step."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="--train: the batch (default 32)."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="--train: sgd (default), sgdm, adam, adamw, or none (stop after backward)."),
+    amp: Optional[str] = typer.Option(None, "--amp", help="--train: fp32 parameters, activations under autocast to bf16 or fp16."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="--train: the parameters' precision, fp32 (default), bf16 or fp16."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="--train: write a figure of memory over the step (.png, .pdf, .svg)."),
 ) -> None:
     """Parameters, MAdds, FLOPs, shapes, memory and memory access, per layer and in total."""
     from netstat.analysis import analyze
@@ -58,7 +66,10 @@ def profile(
         raise UsageError(f"Unknown --by '{by}'.", hint=f"Use one of: {', '.join(BY)}.")
     if depth < 0:
         raise UsageError(f"--depth must be 0 or more, not {depth}.")
+    step = TrainingOptions(train, batch, optimizer, amp, dtype, plot).checked(by=by, device=device, rf=rf, crosscheck=crosscheck)
     analysis = analyze(model, parse_inputs(input_shape), parse_model_kwargs(model_kwargs), check_device(device), proposals, detections)
+    if step is not None:
+        return profile_training(analysis, step, depth, fmt)
     result = analysis.profile
     for line in result.notes:
         note(f"[yellow]Note:[/] {line}")
@@ -88,6 +99,11 @@ def compare(
     device: str = typer.Option("meta", "--device", help="meta, cpu or cuda (for the trace)."),
     bench: bool = typer.Option(False, "--bench", help="Also measure latency on this CPU (batch 1)."),
     crosscheck: bool = typer.Option(False, "--crosscheck", help="Also show fvcore / thop / flop_counter totals."),
+    train: bool = typer.Option(False, "--train", help="Compare one training step of each instead (see profile --train)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="--train: the batch (default 32)."),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="--train: sgd (default), sgdm, adam, adamw or none."),
+    amp: Optional[str] = typer.Option(None, "--amp", help="--train: activations under autocast to bf16 or fp16."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="--train: the parameters' precision, fp32 (default), bf16 or fp16."),
 ) -> None:
     """Models side by side: params, MAdds, FLOPs, memory, final RF, accuracy (and latency with --bench)."""
     from netstat.analysis import compare as run_compare
@@ -97,8 +113,11 @@ def compare(
     fmt = check_format(fmt)
     if len(models) < 2:
         raise UsageError(f"compare needs two or more models, not {len(models)}.", hint=f"For example: netstat compare {models[0] if models else 'vgg16'} mobilenet_v1.")
+    step = TrainingOptions(train, batch, optimizer, amp, dtype, None).checked(device=device, bench=bench, crosscheck=crosscheck)
     shape = parse_inputs(input_shape)
     comparison = run_compare(models, shape, parse_model_kwargs(model_kwargs), check_device(device))
+    if step is not None:
+        return compare_training(comparison, step, fmt)
     profiles = comparison.profiles
     for p in profiles:
         for line in p.notes:
@@ -107,13 +126,9 @@ def compare(
     extra = _compare_columns(comparison)
     tables = []
     if bench:
-        from netstat.bench import compare_latency
+        from netstat.cli.bench import compare_bench
 
-        latency = compare_latency(models, input_size=shape)
-        extra["Latency (ms)"] = {}
-        for p, entry, ms in zip(profiles, data["models"], latency):
-            entry["latency_ms"] = ms
-            extra["Latency (ms)"][p.model] = f"{ms['median']:.2f}" if ms else "-"
+        compare_bench(models, shape, profiles, data, extra)
     tables.append(compare_table(profiles, extra))
     if crosscheck:
         from netstat.crosscheck import crosscheck as run_crosscheck

@@ -153,8 +153,44 @@ def roofline_table(results: Sequence[Any]) -> Table | None:
     return table
 
 
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}" if value < 10 else f"{value:.2f}"
+
+
+def _ci(ci: Sequence[float] | None) -> str:
+    return "-" if not ci else f"[{_ratio(ci[0])}, {_ratio(ci[1])}]"
+
+
+def ratio_table(runs: Sequence[Any]) -> Table | None:
+    """Each model's time against the first model's, measured interleaved."""
+    if not any(run.comparisons for run in runs):
+        return None
+    table = Table(
+        title="Ratios (interleaved)",
+        columns=[Column("Model", "left"), Column("vs", "left"), Column("Batch"), Column("Time ratio"),
+                 Column("95% CI"), Column("Rounds")],
+    )
+    for run in runs:
+        for c in run.comparisons:
+            table.add_row([c["model"], c["baseline"], str(c["batch"]), _ratio(c["ratio"]), _ci(c["ci"]), str(c["rounds"])],
+                          raw=[c["model"], c["baseline"], c["batch"], c["ratio"], c["ci"], c["rounds"]])
+    first = runs[0]
+    table.footer.append(
+        f"[dim]Time ratio: the model's median time per call over the first model's, from rounds of one block of "
+        f"calls per model in rotated order; CI: bootstrap over rounds. Probe: {first.probe['kernel']} x "
+        f"{first.probe['calls']} (median {first.probe['median_ms']:.3f} ms).[/]"
+    )
+    for run in runs:
+        for text in run.warnings:
+            table.footer.append(f"[yellow]batch {run.batch}: {text}[/]")
+    return table
+
+
 def bench_tables(results: Sequence[Any]) -> list[Table]:
     tables = [latency_table(results)]
+    ratios = ratio_table(getattr(results, "runs", []))
+    if ratios is not None:
+        tables.append(ratios)
     roof = roofline_table(results)
     if roof is not None:
         tables.append(roof)
@@ -166,3 +202,37 @@ def render_bench(results: Sequence[Any], fmt: str) -> None:
     from netstat.bench import to_json
 
     emit(bench_tables(results), to_json(results), fmt)
+
+
+def processes_table(pooled: dict[str, Any]) -> Table:
+    """`--processes N`: each median and each ratio per process, their spread
+    (max / min - 1) side by side, and the pooled ratio."""
+    count = pooled["processes"]
+    table = Table(
+        title=f"Across {count} processes",
+        columns=[Column("Quantity", "left"), Column("Batch"), *[Column(f"proc {i + 1}") for i in range(count)],
+                 Column("Spread"), Column("Pooled"), Column("Pooled 95% CI")],
+    )
+    for m in pooled["medians"]:
+        cells = [_ms(v) for v in m["per_process_ms"]] + ["-"] * (count - len(m["per_process_ms"]))
+        table.add_row([f"{m['model']} median ms", str(m["batch"]), *cells, _pct(m["spread"]), _ms(m["median_ms"]), "-"],
+                      raw=[f"{m['model']} median ms", m["batch"], *m["per_process_ms"], m["spread"], m["median_ms"], None])
+    for c in pooled["comparisons"]:
+        values = [None if p is None else p["ratio"] for p in c["per_process"]]
+        marks = ["" if inside is None or inside else "*" for inside in c["within_ci"]]
+        label = f"{c['model']} / {c['baseline']}"
+        table.add_row([label, str(c["batch"]), *[_ratio(v) + k for v, k in zip(values, marks)], _pct(c["spread"]),
+                       _ratio(c["ratio"]), _ci(c["ci"])],
+                      raw=[label, c["batch"], *values, c["spread"], c["ratio"], c["ci"]])
+    table.footer.append("[dim]Spread: max / min - 1 over the processes. Pooled ratio: from every process's rounds "
+                        "(bootstrap within each process); * marks a process whose own CI leaves it out.[/]")
+    for i, doc in enumerate(pooled["runs"]):
+        for run in doc.get("interleaved", []):
+            for text in run["warnings"]:
+                table.footer.append(f"[yellow]process {i + 1}, batch {run['batch']}: {text}[/]")
+    return table
+
+
+def render_processes(pooled: dict[str, Any], fmt: str) -> None:
+    """`netstat bench --processes N` to stdout: the spread table, or the pooled JSON."""
+    emit([processes_table(pooled)], pooled, fmt)

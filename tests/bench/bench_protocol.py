@@ -617,6 +617,12 @@ def render() -> None:
     cpu = REPORTS / "bench_cpu.json"
     if cpu.exists():
         lines += _cpu_sections(json.loads(cpu.read_text()))
+    ratios = REPORTS / "interleaved_ratios.json"
+    if ratios.exists():  # tests/bench/bench_compare.py: interleaved ratios across processes
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_compare import ratio_sections
+
+        lines += ratio_sections(json.loads(ratios.read_text()))
     for path in sorted(REPORTS.glob("bench_cuda_*.json")):
         lines += _cuda_sections(json.loads(path.read_text()), f"reports/{path.name}")
     write_text(REPORTS / "benchmarks.md", "\n".join(lines).rstrip() + "\n")
