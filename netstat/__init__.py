@@ -2,7 +2,8 @@
 
 Public API (imported lazily so that `netstat --help` does not import torch):
 
-    analyze(model_or_spec, input_size=None, model_kwargs=None, ...) -> Analysis
+    analyze(model_or_spec, input_size=None, model_kwargs=None, ..., inputs=None, kwargs=None) -> Analysis
+    Inputs, InputSpec: the one description of a forward's inputs (positional, keyword, real examples)
     compare(models, input_size=None, model_kwargs=None) -> Comparison
     profile(model_or_name, input_size=None, device="meta", model_kwargs=None) -> Profile
     receptive_field(model_or_name, input_size=None) -> RFResult
@@ -29,6 +30,8 @@ _API = {
     "get_model": "netstat.zoo",
     "list_models": "netstat.zoo",
     "get_spec": "netstat.zoo",
+    "Inputs": "netstat.inputs",
+    "InputSpec": "netstat.inputs",
 }
 
 __all__ = sorted(_API) + ["__version__"]

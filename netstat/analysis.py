@@ -56,6 +56,7 @@ class Analysis:
         from netstat.quantized import packed_params
 
         result = build_profile(self.name, self.source.input_shape, self.trace, self.model)
+        result.inputs = self.source.inputs.to_dict()
         result.published = self.source.published
         result.notes = self.source.notes + result.notes + published_note(self.source.published, result, bool(packed_params(self.model)))
         return result
@@ -91,36 +92,29 @@ class Analysis:
             self._cpu_model = self.fresh_cpu_model()
         return self._cpu_model
 
-    def fresh_cpu_model(self):
-        """A new CPU build (a fresh random initialisation of netstat's own
-        models; another working copy of yours), e.g. one per ERF seed."""
-        from netstat.errors import ModelRunError, NetstatError, first_line
-        from netstat.trace import working_copy
+    def fresh_cpu_model(self, seed: int = 0):
+        """A new CPU model (`ModelSource.instantiate`): netstat's own build
+        initialised from `seed` (e.g. one per ERF seed; the caller's RNG is
+        untouched), or another working copy of yours; a meta module of yours
+        (built without storage) gets zeros."""
+        from netstat.copying import has_meta_tensors
 
-        try:
-            if self.source.owned:
-                return self.source.build("cpu")
-            return _with_storage(working_copy(self.source.module, "meta" if _on_meta(self.source.module) else "cpu"))
-        except NetstatError:
-            raise
-        except Exception as err:  # noqa: BLE001 - a user factory that breaks
-            raise ModelRunError(f"Building '{self.name}' failed: {first_line(err)}.") from None
-
-
-def _on_meta(module) -> bool:
-    return any(t.is_meta for t in itertools.chain(module.parameters(), module.buffers()))
+        if not self.source.owned and has_meta_tensors(self.source.module):
+            return _with_storage(self.source.instantiate("meta"))
+        return self.source.instantiate("cpu", seed)
 
 
 def _with_storage(model):
-    """A model on CPU; a meta module (a user's, built without storage) gets zeros."""
+    """A meta model on CPU, every parameter and buffer zeros."""
     import torch
 
-    if not _on_meta(model):
-        return model
-    model = model.to_empty(device="cpu")
-    with torch.no_grad():
-        for t in itertools.chain(model.parameters(), model.buffers()):
-            t.zero_()
+    from netstat.isolation import own_modes
+
+    with own_modes():
+        model = model.to_empty(device="cpu")
+        with torch.no_grad():
+            for t in itertools.chain(model.parameters(), model.buffers()):
+                t.zero_()
     return model
 
 
@@ -131,16 +125,29 @@ def analyze(
     device: str = "meta",
     proposals: int | None = None,
     detections: int | None = None,
+    *,
+    inputs: Any = None,
+    kwargs: dict[str, Any] | None = None,
 ) -> Analysis:
     """An `Analysis` of a zoo name, a spec string ("torchvision:resnet50@IMAGENET1K_V2",
     "timm:vit_base_patch16_224", "file.py:build") or an nn.Module.
 
-    `input_size`: one shape, or a list (shapes or `netstat.spec.InputSpec`s),
-    one per forward argument; every spec has a default. `model_kwargs` go to
-    the builder. A detector's box head runs on `proposals` boxes and its mask /
-    keypoint heads on `detections` (default: the model's own maxima)."""
-    source = resolve(model, input_size, model_kwargs)
-    source.proposals, source.detections = _count(proposals, "proposals"), _count(detections, "detections")
+    The forward's inputs (every spec has a default): `input_size`, one shape
+    or a list (shapes or `netstat.InputSpec`s, a shape and a dtype), one per
+    positional argument; or real example inputs, `inputs` (a tensor, or a
+    tuple / list of positional ones, nested structures allowed) and `kwargs`
+    (keyword inputs by name, tensors or InputSpecs); or a whole
+    `netstat.Inputs`. On meta only their shapes and dtypes are used.
+    `model_kwargs` go to the builder. A detector's box head runs on
+    `proposals` boxes and its mask / keypoint heads on `detections`
+    (default: the model's own maxima)."""
+    from netstat.inputs import example_inputs
+
+    source = resolve(model, input_size, model_kwargs, inputs=example_inputs(inputs, kwargs))
+    if proposals is not None or not isinstance(model, ModelSource):  # a given source keeps its own box counts
+        source.proposals = _count(proposals, "proposals")
+    if detections is not None or not isinstance(model, ModelSource):
+        source.detections = _count(detections, "detections")
     return Analysis(source, device)
 
 
@@ -159,6 +166,9 @@ def profile(
     model_kwargs: dict[str, Any] | None = None,
     proposals: int | None = None,
     detections: int | None = None,
+    *,
+    inputs: Any = None,
+    kwargs: dict[str, Any] | None = None,
 ):
     """Profile a zoo name, a spec string ("torchvision:resnet50",
     "timm:vit_base_patch16_224", "file.py:build") or an nn.Module, in one
@@ -167,12 +177,13 @@ def profile(
     arithmetic; a forward that needs real values falls back to CPU (see
     `Profile.notes`). A user's module is never run or changed: netstat traces a copy.
     """
-    return analyze(model, input_size, model_kwargs, device, proposals, detections).profile
+    return analyze(model, input_size, model_kwargs, device, proposals, detections, inputs=inputs, kwargs=kwargs).profile
 
 
-def receptive_field(model: Any, input_size: Any = None, device: str = "meta", model_kwargs: dict[str, Any] | None = None):
+def receptive_field(model: Any, input_size: Any = None, device: str = "meta", model_kwargs: dict[str, Any] | None = None, *,
+                    inputs: Any = None, kwargs: dict[str, Any] | None = None):
     """The receptive field of every module call: `analyze(...).receptive_field`."""
-    return analyze(model, input_size, model_kwargs, device).receptive_field
+    return analyze(model, input_size, model_kwargs, device, inputs=inputs, kwargs=kwargs).receptive_field
 
 
 @dataclass
@@ -206,10 +217,11 @@ class Comparison:
         return {"models": models}
 
 
-def compare(models: list[Any], input_size: Any = None, model_kwargs: dict[str, Any] | None = None, device: str = "meta") -> Comparison:
-    """Two or more models analysed the same way (the same input when given)."""
+def compare(models: list[Any], input_size: Any = None, model_kwargs: dict[str, Any] | None = None, device: str = "meta", *,
+            inputs: Any = None, kwargs: dict[str, Any] | None = None) -> Comparison:
+    """Two or more models analysed the same way (the same inputs when given, as `analyze` takes them)."""
     from netstat.errors import UsageError
 
     if len(models) < 2:
         raise UsageError(f"A comparison needs two or more models, not {len(models)}.")
-    return Comparison([analyze(m, input_size, model_kwargs, device) for m in models])
+    return Comparison([analyze(m, input_size, model_kwargs, device, inputs=inputs, kwargs=kwargs) for m in models])

@@ -1,8 +1,9 @@
 """Atomic file writes: every file netstat writes (reports, baselines,
 figures, the catalogue) goes through here, so a reader sees the old file or
 the new one, never half of one, and an interrupted write leaves the old file
-intact. `file_lock` serialises read-modify-write cycles of one file (the
-baseline) between processes."""
+intact. A path that is a symbolic link is written through: its target is
+replaced and the link kept. `file_lock` serialises read-modify-write cycles
+of one file (the baseline) between processes."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def atomic_write(path: str | Path, write: Callable[[IO], Any], binary: bool = Fa
     """Write `path` through `write(handle)` into a temporary file in the same
     directory, then os.replace it over `path`: readers see the old file or the
     new one, never half of one. On any error the old file is left intact and
-    the temporary file removed."""
-    path = Path(path)
+    the temporary file removed. A symbolic link is followed: the target is
+    written, the link stays a link."""
+    path = target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -47,25 +49,60 @@ def write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda handle: handle.write(text))
 
 
-def lock_path(path: str | Path) -> Path:
-    """The lock file of `path`: `.NAME.lock` beside it."""
+def target(path: str | Path) -> Path:
+    """The file `path` names: a symbolic link's target (even a dangling
+    one's), else `path` itself."""
     path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def lock_path(path: str | Path) -> Path:
+    """The lock file of `path` (of a symbolic link's target): `.NAME.lock`
+    beside it. Hidden, and not named *.json: never taken for the file."""
+    path = target(path)
     return path.parent / f".{path.name}.lock"
 
 
 @contextlib.contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` for the block, waiting for it: flock
-    on `lock_path(path)` (its directory and the lock file are created; the
-    lock file stays, since removing it would let a third process lock a new
-    file while a second still holds the old one). OSError when it cannot be
-    created. Without fcntl (Windows) the block runs unlocked."""
+    on `lock_path(path)` (its directory is created). The lock file exists
+    only while a process holds or waits for it: the holder removes it before
+    releasing the lock, and a process that then gets the lock on a file that
+    was removed (or replaced) under it starts again on the new one, so no
+    two processes ever hold the lock at once. (A process killed while
+    holding it leaves the file, which the next one uses and removes.)
+    OSError when it cannot be created. Without fcntl (Windows) the block
+    runs unlocked."""
     lock = lock_path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _locked(lock)
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)  # closing releases the lock
+        if fcntl is None:  # Windows cannot remove an open file
+            os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)
+        if fcntl is not None:
+            os.close(fd)  # closing releases the lock, after the file is gone
+
+
+def _locked(lock: Path) -> int:
+    """An open descriptor holding flock on the file now at `lock`."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is None:
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held, now = os.fstat(fd), os.stat(lock)
+        except FileNotFoundError:  # removed by the holder we waited for
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            return fd
+        os.close(fd)  # replaced by a newer lock file: take that one

@@ -1,26 +1,35 @@
 """Pinned numbers for CI: baselines, exact drift detection, the papers check.
 
-A baseline (``reports/baseline.json``) records, for every selected model at
-its default input, the integers netstat computes: parameters (total and
-trainable), buffer elements, MAdds, FLOPs, output shape, the final feature's
-receptive field and stride, peak activation bytes and memory-access bytes,
-under a header with the netstat and torch versions. ``compare`` checks them
-exactly: any changed value is drift, and so is a model added to or removed
-from the selection. The baseline is rewritten only by ``update``, atomically
-(a temporary file in the same directory, then ``os.replace``), so an
-interrupted write leaves the old file intact; the update re-reads and merges
-the file under a lock (``netstat.atomic.file_lock``), so concurrent updates of
-different models all survive.
+A baseline (``reports/baseline.json``) records, for every selected model,
+every input it was measured at (``inputs``: positional and keyword, shapes
+and dtypes, as `netstat.inputs.Inputs.to_dict` writes them) and the integers
+netstat computes: parameters (total and trainable), buffer elements, MAdds,
+FLOPs, output shape, the final feature's receptive field and stride, peak
+activation bytes and memory-access bytes, under a header with the netstat and
+torch versions. ``check`` re-measures each model at the inputs its entry
+records (unless it has inputs of its own or `inputs` are given: see
+``netstat.selection``; an entry of an older baseline, schema 1 or "1.1"
+without ``inputs``, records its ``input_shape``), and ``compare`` checks the
+numbers exactly: any changed value is drift, and so is a model added to or
+removed from the selection. The baseline is rewritten only by ``update``,
+atomically (a temporary file in the same directory, then ``os.replace``;
+through a symbolic link, its target), so an interrupted write leaves the old
+file intact; the update re-reads and merges the file under a lock
+(``netstat.atomic.file_lock``), so concurrent updates of different models all
+survive.
 
-Selecting models: see ``netstat.selection``.
+Selecting models: see ``netstat.selection``. A pattern that names user code
+and now fails to import or matches nothing is an error, never an empty
+selection, so an update never drops a file's models because the file broke.
 
 A baseline names models; it never runs code. User code (a ``module:`` or
 ``file.py:`` pattern) is imported only for patterns passed in ``models``: a
 stored selection that names user code, with no ``models`` given, is an
 ArgumentError, before anything is imported.
 
-Errors: bad arguments and baselines (missing, a directory, not JSON, wrong
-schema) are UsageErrors raised before any measuring; their sentences name
+Errors: bad arguments and baselines (missing, a directory, not JSON -- a
+number too long for Python or nesting too deep included --, wrong schema)
+are UsageErrors raised before any measuring, one sentence each; they name
 this module's parameters (``ArgumentError``: the CLI renames them to its
 flags). A baseline that cannot be read or written is a NetstatError (exit
 1) naming the path and the cause.
@@ -29,22 +38,27 @@ flags). A baseline that cannot be read or written is a NetstatError (exit
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
 from netstat.atomic import atomic_write, file_lock
 from netstat.errors import ArgumentError, NetstatError, UsageError
+from netstat.inputs import Inputs
 from netstat.schema import SCHEMA_VERSION
 from netstat.selection import ALL_ZOO, Selected, matches, names_user_code, parse_patterns, select  # noqa: F401 - re-exported
 
-READS = (1, SCHEMA_VERSION)  # a baseline written before "1.1" said 1 and holds the same fields
+# A baseline written before "1.1" said 1 and holds the same fields; one of 1 or "1.1" may lack "inputs".
+READS = tuple(dict.fromkeys((1, "1.1", SCHEMA_VERSION)))
 DEFAULT_BASELINE = Path("reports") / "baseline.json"
 
 # Quantity -> meaning; the order of a model's entry in the baseline.
 QUANTITIES: dict[str, str] = {
-    "input_shape": "the input the model is measured at",
+    "input_shape": "the shape of the first input the model is measured at",
+    "inputs": "every input the model is measured at, and check re-measures at: {name, shape, dtype} (positional ones named 0, 1, ...; the others by keyword)",
     "params": "elements of nn.Parameter tensors (shared tensors once)",
     "trainable_params": "parameter elements with requires_grad",
     "buffers": "elements of registered buffers (BN running statistics)",
@@ -80,8 +94,24 @@ def _patterns(doc: dict[str, Any], models: str | Sequence[str] | None, path: str
     return stored
 
 
-def _in_baseline(doc: dict[str, Any]) -> Callable[[str], bool]:
-    return lambda pattern: any(matches(k, pattern) for k in doc.get("models", {}))
+def _pinned(doc: dict[str, Any]) -> Callable[[str], int]:
+    """pattern -> how many of the baseline's models it matches."""
+    return lambda pattern: sum(matches(k, pattern) for k in doc.get("models", {}))
+
+
+def recorded_inputs(entry: dict[str, Any] | None) -> Inputs | None:
+    """The inputs a baseline entry was measured at: its "inputs" rows, else
+    (an older baseline) its "input_shape"; None when it records neither.
+    UsageError (or TypeError / KeyError / ValueError) when they are malformed."""
+    if not entry:
+        return None
+    if "inputs" in entry:
+        rows = entry["inputs"]
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+            raise TypeError("not a list of inputs")
+        return Inputs.from_dict(rows)
+    shape = entry.get("input_shape")
+    return None if shape is None else Inputs.from_shapes(shape)
 
 
 # ---------------------------------------------------------------------------
@@ -117,6 +147,7 @@ def measure(source) -> dict[str, Any]:
     totals = result.totals
     entry: dict[str, Any] = {
         "input_shape": list(source.input_shape),
+        "inputs": source.inputs.to_dict(),
         "params": totals["params"],
         "trainable_params": totals["trainable_params"],
         "buffers": totals["buffers"],
@@ -172,17 +203,24 @@ def make_document(entries: dict[str, dict[str, Any]], selection: Sequence[str]) 
 # ---------------------------------------------------------------------------
 
 
-def dumps(value: Any, indent: int = 0) -> str:
+def dumps(value: Any, indent: int = 0, inline: bool = False) -> str:
     """Deterministic, diff-friendly JSON: objects one key per line, lists of
-    plain values (shapes) on one line."""
+    plain values (shapes) on one line, and so is an object of plain values
+    and shapes inside a list (an input: {"name", "shape", "dtype"})."""
     pad = "  " * (indent + 1)
+    if inline and isinstance(value, dict) and all(not isinstance(v, (dict, list)) or _plain_list(v) for v in value.values()):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
     if isinstance(value, dict) and value:
         items = [f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {dumps(v, indent + 1)}" for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
     if isinstance(value, (list, tuple)) and any(isinstance(v, dict) and v for v in value):
-        items = [pad + dumps(v, indent + 1) for v in value]
+        items = [pad + dumps(v, indent + 1, inline=True) for v in value]
         return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _plain_list(value: Any) -> bool:
+    return isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value)
 
 
 def write_json(path: str | Path, doc: Any) -> None:
@@ -208,6 +246,10 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"The baseline '{path}' is not valid JSON ({err}).") from None
+    except RecursionError:
+        raise UsageError(f"The baseline '{path}' is not valid JSON: it is nested too deeply to read.") from None
+    except ValueError:  # Python's limit on the digits of an integer (sys.get_int_max_str_digits)
+        raise UsageError(f"The baseline '{path}' is not valid JSON: a number in it has more than {sys.get_int_max_str_digits()} digits.") from None
     except OSError as err:
         raise NetstatError(f"Cannot read the baseline '{path}': {_cause(err)}.") from None
     problem = _schema_problem(doc)
@@ -226,14 +268,44 @@ def _schema_problem(doc: Any) -> str:
         return f"it holds a JSON {type(doc).__name__}, not an object"
     version = doc.get("schema_version")
     if isinstance(version, bool) or version not in READS:
-        return f"its schema_version is {version!r}, and this netstat reads {SCHEMA_VERSION!r} (or 1)"
+        older = ", ".join(repr(v) for v in READS if v != SCHEMA_VERSION)
+        return f"its schema_version is {version!r}, and this netstat reads {SCHEMA_VERSION!r} (or {older})"
     models = doc.get("models")
     if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
         return "'models' is not a table of model entries"
     selection = doc.get("selection", [])
     if not isinstance(selection, list) or not all(isinstance(p, str) for p in selection):
         return "'selection' is not a list of model patterns"
+    if not all(isinstance(doc.get(key, ""), str) for key in ("netstat_version", "torch_version")):
+        return "its netstat_version or torch_version is not a version string"
+    return next(filter(None, (_entry_problem(name, entry) for name, entry in models.items())), "")
+
+
+MAX_DEPTH = 8  # a quantity is a number, a shape or a list of shapes; inputs rows are a little deeper
+
+
+def _entry_problem(name: str, entry: dict[str, Any]) -> str:
+    """What is wrong with one model's entry ('' when nothing): a value nested
+    deeper than any quantity, or inputs that are not inputs."""
+    if any(_deeper_than(value, MAX_DEPTH) for value in entry.values()):
+        return f"the entry of '{name}' holds a value nested deeper than any quantity"
+    try:
+        recorded_inputs(entry)
+    except (UsageError, TypeError, KeyError, ValueError, AttributeError):
+        if "inputs" in entry:
+            return f"the inputs of '{name}' are not a list of {{name, shape, dtype}} inputs"
+        return f"the input_shape of '{name}' is not a shape"
     return ""
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Is `value` nested more than `limit` lists / objects deep? (Iterative: no recursion to exhaust.)"""
+    level = [value]
+    for _ in range(limit):
+        level = [v for item in level for v in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())]
+        if not level:
+            return False
+    return True
 
 
 def _cause(err: OSError) -> str:
@@ -261,8 +333,9 @@ def _check_writable(path: Path) -> None:
             pass
     except OSError as err:
         raise _write_error(path, err) from None
-    if not os.access(path.parent, os.W_OK):
-        raise NetstatError(f"Cannot write the baseline '{path}': its directory '{path.parent}' is not writable.")
+    directory = Path(os.path.realpath(path)).parent  # through a symbolic link: its target's
+    if not os.access(directory, os.W_OK):
+        raise NetstatError(f"Cannot write the baseline '{path}': its directory '{directory}' is not writable.")
 
 
 # ---------------------------------------------------------------------------
@@ -281,14 +354,23 @@ class Drift:
 
     @property
     def delta(self) -> int | float | None:
+        """now - baseline; None unless both are numbers and it is finite."""
         if _is_number(self.baseline) and _is_number(self.now):
-            return self.now - self.baseline
+            try:
+                return _finite_or_none(self.now - self.baseline)
+            except OverflowError:
+                return None
         return None
 
     @property
     def relative(self) -> float | None:
         delta = self.delta
-        return None if delta is None or not self.baseline else delta / self.baseline
+        if delta is None or not self.baseline:
+            return None
+        try:
+            return _finite_or_none(delta / self.baseline)
+        except OverflowError:
+            return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "quantity": self.quantity, "baseline": self.baseline, "now": self.now, "delta": self.delta, "relative": self.relative}
@@ -296,6 +378,27 @@ class Drift:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite_or_none(value: int | float) -> int | float | None:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with every non-finite float (a baseline may hold NaN or
+    Infinity, or a number too large for a float, which Python's JSON reads)
+    as the string "NaN", "Infinity" or "-Infinity", so that it dumps as
+    strict JSON (json.dumps(..., allow_nan=False))."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return NON_FINITE[repr(value)]
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
 
 
 @dataclass
@@ -310,6 +413,8 @@ class CheckResult:
     current_versions: dict[str, Any] = field(default_factory=dict)
     updating: bool = False  # an --update run (written or refused)
     updated: bool = False  # the baseline was written
+    models: list[str] | None = None  # the patterns the caller gave (None: the baseline's selection)
+    inputs: Inputs | None = None  # the inputs the caller gave (None: each model's own, or its recorded ones)
 
     @property
     def ok(self) -> bool:
@@ -325,7 +430,11 @@ class CheckResult:
         return [m for m in self.checked if m not in changed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The JSON document. Strict JSON: a non-finite number (a baseline
+        may hold NaN or Infinity) is the string "NaN", "Infinity" or
+        "-Infinity" (`strict_json`), and a delta or relative change that is
+        not finite is null."""
+        return strict_json({
             "baseline": self.baseline_path,
             "ok": self.ok,
             "updating": self.updating,
@@ -339,7 +448,10 @@ class CheckResult:
             "errors": self.errors,
             "baseline_versions": self.baseline_versions,
             "current_versions": self.current_versions,
-        }
+        })
+
+
+RECORDED_SINCE_1_1 = ("inputs",)  # an older entry without them is not drift: it recorded input_shape
 
 
 def compare(baseline: dict[str, Any], entries: dict[str, dict[str, Any]], patterns: Sequence[str], errors: dict[str, str] | None = None, path: str = "") -> CheckResult:
@@ -360,7 +472,7 @@ def compare(baseline: dict[str, Any], entries: dict[str, dict[str, Any]], patter
             result.added.append(name)
             continue
         before, now = old[name], entries[name]
-        keys = list(now) + [k for k in before if k not in now]
+        keys = [k for k in now if k in before or k not in RECORDED_SINCE_1_1] + [k for k in before if k not in now]
         for key in keys:
             if before.get(key) != now.get(key) or (key in before) != (key in now):
                 result.drift.append(Drift(name, key, before.get(key), now.get(key)))
@@ -368,38 +480,61 @@ def compare(baseline: dict[str, Any], entries: dict[str, dict[str, Any]], patter
     return result
 
 
-def check(baseline_path: str | Path = DEFAULT_BASELINE, models: str | Sequence[str] | None = None, input_size: tuple[int, ...] | None = None, progress: ProgressFn | None = None) -> CheckResult:
+def check(baseline_path: str | Path = DEFAULT_BASELINE, models: str | Sequence[str] | None = None, inputs: Any = None, progress: ProgressFn | None = None) -> CheckResult:
     """Measure the selected models and compare them with the baseline. With
     no `models`, the selection stored in the baseline (else the whole zoo),
-    which may not name user code (ArgumentError)."""
+    which may not name user code (ArgumentError). Each model is measured at
+    the inputs its entry records, unless it has its own (a zoo model, a
+    factory's input_shape attribute) or `inputs` are given (an
+    `netstat.inputs.Inputs`, one shape, or a list of shapes: for the models
+    without inputs of their own)."""
     doc = load_baseline(baseline_path)
     patterns = _patterns(doc, models, baseline_path)
-    entries, errors = measure_all(select(patterns, input_size, _in_baseline(doc)), progress)
-    return compare(doc, entries, patterns, errors, str(baseline_path))
+    given = Inputs.from_shapes(inputs)
+    entries, errors = measure_all(_select(doc, patterns, given), progress)
+    return _for_caller(compare(doc, entries, patterns, errors, str(baseline_path)), models, given)
+
+
+def _select(doc: dict[str, Any], patterns: Sequence[str], given: Inputs | None) -> list[Selected]:
+    """The models to measure, each at the inputs `select` picks: given, else its entry's."""
+    models = doc.get("models", {})
+    return select(patterns, given, _pinned(doc), lambda name: recorded_inputs(models.get(name)))
+
+
+def _for_caller(result: CheckResult, models: str | Sequence[str] | None, given: Inputs | None) -> CheckResult:
+    """`result`, knowing what the caller gave (so that it can say how to update)."""
+    result.models = None if models is None else parse_patterns(models)
+    result.inputs = given
+    return result
 
 
 def _empty_document() -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "models": {}, "selection": []}
 
 
-def update(baseline_path: str | Path = DEFAULT_BASELINE, models: str | Sequence[str] | None = None, input_size: tuple[int, ...] | None = None, progress: ProgressFn | None = None) -> CheckResult:
-    """Rewrite the baseline for the selected models (atomically) and return
-    what changed. Models outside the selection keep their entries; selected
-    ones that no longer exist are dropped. Nothing is written when a model
-    fails to build or run. Bad arguments and an unwritable path are found
-    before measuring; the write re-reads the file under its lock and merges,
-    so concurrent updates of other models survive."""
+def update(baseline_path: str | Path = DEFAULT_BASELINE, models: str | Sequence[str] | None = None, inputs: Any = None, progress: ProgressFn | None = None) -> CheckResult:
+    """Rewrite the baseline for the selected models (atomically; through a
+    symbolic link, its target) and return what changed. Each model is
+    measured as `check` measures it: a model already pinned keeps its
+    recorded inputs unless `inputs` are given. Models outside the selection
+    keep their entries; selected ones that no longer exist are dropped, but
+    a pattern naming user code that fails to import or matches nothing is a
+    UsageError (the baseline is left as it is). Nothing is written when a
+    model fails to build or run. Bad arguments and an unwritable path are
+    found before measuring; the write re-reads the file under its lock and
+    merges, so concurrent updates of other models survive."""
     path = Path(baseline_path)
     doc = load_baseline(path) if path.exists() else _empty_document()
     patterns = _patterns(doc, models, path)
-    selection = select(patterns, input_size, _in_baseline(doc))
+    given = Inputs.from_shapes(inputs)
+    selection = _select(doc, patterns, given)
     _check_writable(path)
     entries, errors = measure_all(selection, progress)
     if errors:
         result = compare(doc, entries, patterns, errors, str(path))
         result.updating = True
-        return result
-    return _merge_and_write(path, entries, patterns)
+        return _for_caller(result, models, given)
+    return _for_caller(_merge_and_write(path, entries, patterns), models, given)
 
 
 def _merge_and_write(path: Path, entries: dict[str, dict[str, Any]], patterns: Sequence[str]) -> CheckResult:

@@ -29,7 +29,14 @@ The peers' rules, read from their sources (fvcore 0.1.5, thop 0.1.1, torch 2.x):
 Peers run on real CPU tensors (fvcore and thop need them), on a CPU copy of
 the model in eval mode: a zoo model is built fresh, a user's module is deep-
 copied, so the user's model is never modified (thop would leave buffers on it).
-A peer that is not installed or crashes is reported as such, never hidden.
+They get the model's whole inputs (`Inputs.materialise("cpu")`: every
+positional input, int64 token ids kept int64); fvcore and thop take
+positional inputs only, so for a model with keyword inputs they are skipped,
+and flop_counter, which calls ``model(*args, **kwargs)``, takes them all.
+They run in netstat's own modes (`netstat.isolation.own_modes`), so the
+numbers are the same inside the caller's ``torch.inference_mode()`` or
+``no_grad()``. A peer that is not installed, skipped or crashes is reported
+as such, never hidden.
 """
 
 from __future__ import annotations
@@ -159,7 +166,7 @@ class PeerResult:
     """One peer's totals, per-class counts and the explanation."""
 
     name: str
-    status: str  # "ok" | "missing" | "crashed"
+    status: str  # "ok" | "missing" | "skipped" | "crashed"
     message: str = ""
     version: str | None = None
     total: int | None = None
@@ -203,6 +210,7 @@ class CrossCheck:
     classes: dict[str, ClassStat]
     peers: list[PeerResult]
     notes: list[str] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # every input of the forward (Inputs.to_dict)
 
     def peer(self, name: str) -> PeerResult:
         return next(p for p in self.peers if p.name == name)
@@ -211,6 +219,7 @@ class CrossCheck:
         return {
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "inputs": list(self.inputs),
             "netstat": {"params": self.params, "madds": self.madds, "flops": self.flops},
             "netstat_by_class": {k: {"madds": v.madds, "flops": v.flops, "calls": v.calls} for k, v in self.classes.items()},
             "peers": [p.to_dict() for p in self.peers],
@@ -420,10 +429,10 @@ def _quiet():
         yield
 
 
-def _run_fvcore(model: torch.nn.Module, x: torch.Tensor) -> PeerResult:
+def _run_fvcore(model: torch.nn.Module, args: tuple, kwargs: dict) -> PeerResult:
     from fvcore.nn import FlopCountAnalysis, parameter_count
 
-    analysis = FlopCountAnalysis(model, (x,)).unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
+    analysis = FlopCountAnalysis(model, args).unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
     by_class: dict[str, int] = {}
     for name, count in analysis.by_operator().items():
         cls = {"linear": "matmul", "addmm": "matmul", "einsum": "matmul", "conv": "conv", "batch_norm": "norm", "group_norm": "norm",
@@ -432,10 +441,10 @@ def _run_fvcore(model: torch.nn.Module, x: torch.Tensor) -> PeerResult:
     return PeerResult("fvcore", "ok", total=int(analysis.total()), params=int(parameter_count(model)[""]), by_class=by_class)
 
 
-def _run_thop(model: torch.nn.Module, x: torch.Tensor) -> PeerResult:
+def _run_thop(model: torch.nn.Module, args: tuple, kwargs: dict) -> PeerResult:
     import thop
 
-    total, params, layers = thop.profile(model, (x,), verbose=False, ret_layer_info=True)
+    total, params, layers = thop.profile(model, inputs=args, verbose=False, ret_layer_info=True)
     by_class: dict[str, int] = {}
 
     def walk(prefix: str, tree: dict) -> None:
@@ -455,11 +464,11 @@ def _run_thop(model: torch.nn.Module, x: torch.Tensor) -> PeerResult:
     return PeerResult("thop", "ok", total=int(round(total)), params=int(round(params)), by_class=by_class)
 
 
-def _run_flop_counter(model: torch.nn.Module, x: torch.Tensor) -> PeerResult:
+def _run_flop_counter(model: torch.nn.Module, args: tuple, kwargs: dict) -> PeerResult:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        model(x)
+        model(*args, **kwargs)
     by_class: dict[str, int] = {}
     for packet, count in counter.get_flop_counts().get("Global", {}).items():
         cls = op_class_of(_packet_name(packet)) or "other"
@@ -469,39 +478,60 @@ def _run_flop_counter(model: torch.nn.Module, x: torch.Tensor) -> PeerResult:
 
 _RUNNERS = {"fvcore": _run_fvcore, "thop": _run_thop, "flop_counter": _run_flop_counter}
 _PACKAGES = {"fvcore": "fvcore", "thop": "thop", "flop_counter": "torch"}
+_TAKES_KEYWORDS = {"flop_counter"}  # fvcore and thop pass one tuple of positional inputs
 
 
 def run_peers(analysis, peers: tuple[str, ...] = PEERS) -> list[PeerResult]:
     """Run each peer on a copy of the analysis's CPU model, in eval mode (the
     peers may change it: thop, run last, leaves buffers behind on modules it
-    has no rule for); a peer that is not installed or crashes gets that
-    status and the reason."""
-    source = analysis.source
+    has no rule for), on the model's whole inputs made on CPU, in netstat's
+    own modes; a peer that is not installed, cannot take keyword inputs or
+    crashes gets that status and the reason."""
+    from netstat.isolation import own_modes
+
     results: dict[str, PeerResult] = {}
     model: torch.nn.Module | None = None
     build_error: str | None = None
-    for name in sorted(peers, key=lambda n: n == "thop"):
-        version = _version(_PACKAGES[name])
-        if name != "flop_counter" and importlib.util.find_spec(name) is None:
-            results[name] = PeerResult(name, "missing", f"{name} is not installed (pip install {name})")
-            continue
-        if model is None and build_error is None:
-            try:
-                model = copy.deepcopy(analysis.cpu_model()).eval().requires_grad_(False)
-            except Exception as err:  # noqa: BLE001 - report, do not crash
-                build_error = f"the model cannot be built on CPU: {first_line(err)}"
-        if build_error is not None:
-            results[name] = PeerResult(name, "crashed", build_error, version)
-            continue
-        try:
-            with _quiet():  # not no_grad: flop_counter's module tracker needs autograd (CaiT, PiT); the copy has requires_grad off
-                result = _RUNNERS[name](model, torch.zeros(source.input_shape))
-        except Exception as err:  # noqa: BLE001 - a peer's failure is a result
-            results[name] = PeerResult(name, "crashed", f"{name} crashed: {first_line(err)}", version)
-            continue
-        result.version = version
-        results[name] = result
+    with own_modes():
+        for name in sorted(peers, key=lambda n: n == "thop"):
+            version = _version(_PACKAGES[name])
+            if name != "flop_counter" and importlib.util.find_spec(name) is None:
+                results[name] = PeerResult(name, "missing", f"{name} is not installed (pip install {name})")
+                continue
+            skip = _cannot_take(name, analysis.source.inputs)
+            if skip:
+                results[name] = PeerResult(name, "skipped", skip, version)
+                continue
+            if model is None and build_error is None:
+                try:
+                    model = copy.deepcopy(analysis.cpu_model()).eval().requires_grad_(False)
+                except Exception as err:  # noqa: BLE001 - report, do not crash
+                    build_error = f"the model cannot be built on CPU: {first_line(err)}"
+            if build_error is not None:
+                results[name] = PeerResult(name, "crashed", build_error, version)
+                continue
+            results[name] = _run_peer(name, model, analysis.source.inputs, version)
     return [results[name] for name in peers]
+
+
+def _cannot_take(name: str, inputs) -> str:
+    """Why the peer cannot run on these inputs, in one sentence ('' when it can)."""
+    if name in _TAKES_KEYWORDS or not inputs.kwargs:
+        return ""
+    keywords = ", ".join(key for key, _ in inputs.kwargs)
+    return f"{name} passes only positional inputs to the model, and this model also takes keyword inputs ({keywords})."
+
+
+def _run_peer(name: str, model: torch.nn.Module, inputs, version: str | None) -> PeerResult:
+    """One peer on fresh CPU tensors of the inputs (a peer cannot change the next one's)."""
+    try:
+        args, kwargs = inputs.materialise("cpu")
+        with _quiet():  # not no_grad: flop_counter's module tracker needs autograd (CaiT, PiT); the copy has requires_grad off
+            result = _RUNNERS[name](model, args, kwargs)
+    except Exception as err:  # noqa: BLE001 - a peer's failure is a result
+        return PeerResult(name, "crashed", f"{name} crashed: {first_line(err)}", version)
+    result.version = version
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -580,12 +610,14 @@ def explain(peer: PeerResult, classes: dict[str, ClassStat], predicted: dict[str
     return terms
 
 
-def crosscheck(model: Any, input_size: tuple[int, ...] | None = None, peers=PEERS) -> CrossCheck:
+def crosscheck(model: Any, input_size: Any = None, peers=PEERS) -> CrossCheck:
     """netstat's params, MAdds and FLOPs next to fvcore, thop and
     torch.utils.flop_counter, with the per-op-class explanation of every
     difference. `model` is a zoo name, a spec string, an nn.Module (left
     unmodified), a netstat.spec.ModelSource or a `netstat.analyze()` result
-    (whose trace is used: nothing is traced twice)."""
+    (whose trace is used: nothing is traced twice); `input_size` as
+    `analyze` takes it (one shape, a list of shapes / InputSpecs, or a
+    `netstat.Inputs` with keyword inputs)."""
     from netstat.analysis import Analysis, analyze
 
     analysis = model if isinstance(model, Analysis) else analyze(model, input_size)
@@ -601,11 +633,12 @@ def crosscheck(model: Any, input_size: tuple[int, ...] | None = None, peers=PEER
                 peer.predicted_params = prof.totals["params"]
     return CrossCheck(
         model=source.name,
-        input_shape=tuple(source.input_shape),
+        input_shape=tuple(source.input_shape or ()),
         params=prof.totals["params"],
         madds=prof.totals["madds"],
         flops=prof.totals["flops"],
         classes={k: classes[k] for k in OP_CLASSES if k in classes},
         peers=results,
         notes=list(prof.notes),
+        inputs=source.inputs.to_dict(),
     )

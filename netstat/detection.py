@@ -16,7 +16,9 @@ The boxes are a fixed grid inside the image. Score filtering, NMS and top-k,
 whose cost depends on values, are not run and not counted. The breakdown
 splits the traced cost by module: `roi_heads.box_*` is per proposal,
 `roi_heads.mask_*` and `roi_heads.keypoint_*` per detection, everything else
-(transform, backbone, neck, RPN or dense head) fixed.
+(transform, backbone, neck, RPN or dense head) fixed. torchvision's published
+`_ops` hold the boxes that survived its own measurement; `published_gmacs_note`
+states them as the fixed part plus so many boxes (`published_boxes`).
 """
 
 from __future__ import annotations
@@ -37,11 +39,6 @@ class DetectorCounts:
 
     proposals: int  # 0 for a one-stage detector
     detections: int
-
-
-def is_detector(model: torch.nn.Module) -> bool:
-    """A torchvision detector (two-stage R-CNN, RetinaNet, FCOS, SSD)?"""
-    return _two_stage(model) or _one_stage(model)
 
 
 def _two_stage(model: torch.nn.Module) -> bool:
@@ -164,4 +161,47 @@ def breakdown(counts: DetectorCounts, modules: list[str], madds: list[int], flop
         fixed_flops=sums["fixed"][1],
         per_proposal_flops=per("proposal", counts.proposals, 1),
         per_detection_flops=per("detection", counts.detections, 1),
+    )
+
+
+def counts_of(model: torch.nn.Module) -> DetectorCounts | None:
+    """The box counts `fix_counts` gave `model` (None: not a fixed detector)."""
+    if _two_stage(model) and isinstance(model.rpn.filter_proposals, _FixedProposals):
+        return DetectorCounts(model.rpn.filter_proposals.count, model.roi_heads.postprocess_detections.count)
+    fixed = getattr(model, "postprocess_detections", None) if _one_stage(model) else None
+    return DetectorCounts(0, fixed.count) if isinstance(fixed, _FixedDetections) else None
+
+
+def published_boxes(cost: DetectorCost, gmacs: float) -> tuple[int, int] | None:
+    """(proposals, detections), at most the traced counts and the fewest
+    detections first, for which fixed part + boxes is `gmacs` to torchvision's
+    three decimals; None when no count of boxes gives it."""
+    per_proposal, per_detection = cost.per_proposal_madds or 0, cost.per_detection_madds or 0
+    for detections in range(cost.detections + 1 if per_detection else 1):
+        rest = gmacs * 1e9 - cost.fixed_madds - detections * per_detection
+        proposals = min(max(round(rest / per_proposal), 0), cost.proposals) if per_proposal else 0
+        if round((cost.fixed_madds + proposals * per_proposal + detections * per_detection) / 1e9, 3) == gmacs:
+            return proposals, detections
+    return None
+
+
+def published_gmacs_note(cost: DetectorCost, gmacs: float) -> str:
+    """Why a detector's GMACs differ from torchvision's published figure:
+    that figure holds the boxes that survived torchvision's own measurement
+    (random weights, a random image), the fixed part plus so many boxes."""
+    counted = (f"{cost.proposals:,} proposals and " if cost.proposals else "") + f"{cost.detections:,} detections"
+    boxes = published_boxes(cost, gmacs)
+    if boxes is None:
+        return (
+            f"torchvision's figure holds the boxes that survived its own measurement (random weights, a random image), but no count of them "
+            f"up to the {counted} traced here, on top of the fixed part ({cost.fixed_madds:,} MAdds), gives {gmacs} G."
+        )
+    terms = [f"the fixed part {cost.fixed_madds:,}"]
+    if cost.per_proposal_madds:
+        terms.append(f"{boxes[0]:,} proposals × {cost.per_proposal_madds:,}")
+    if cost.per_detection_madds:
+        terms.append(f"{boxes[1]:,} detections × {cost.per_detection_madds:,}")
+    return (
+        f"torchvision's figure holds the boxes that survived its own measurement (random weights, a random image): "
+        f"{gmacs} G = {' + '.join(terms)} MAdds; here the heads get {counted}."
     )

@@ -88,7 +88,20 @@ class ArgumentError(UsageError):
 
 
 def first_line(err: BaseException, limit: int = 200) -> str:
-    """'TypeName: the first line of its message' (at most `limit` characters
-    of it): how every one-sentence error quotes an exception it caught."""
+    """'TypeName: the first line of its message', shortened to at most `limit`
+    characters at the end of a sentence, else of a word (then marked '…'):
+    how every one-sentence error quotes an exception it caught."""
     text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0][:limit]}" if text else type(err).__name__
+    return f"{type(err).__name__}: {_shortened(text[0], limit)}" if text else type(err).__name__
+
+
+def _shortened(line: str, limit: int) -> str:
+    """`line` if it fits in `limit`; else its whole sentences that fit; else
+    its whole words that fit, and '…' (a single word longer than `limit` is cut)."""
+    if len(line) <= limit:
+        return line
+    ends = [i + 1 for i in range(min(limit, len(line) - 1)) if line[i] in ".!?" and line[i + 1].isspace()]
+    if ends:
+        return line[: ends[-1]]
+    space = line.rfind(" ", 0, limit)
+    return (line[:space].rstrip(" ,;:") if space > 0 else line[: limit - 1]) + "…"

@@ -120,10 +120,14 @@ def _weights_entry(name: str, weights_name: str | None):
         return enum.DEFAULT
     if weights_name.lower() == "none":
         return None
-    key = weights_name.rpartition(".")[2]  # "ResNet50_Weights.IMAGENET1K_V2" or "IMAGENET1K_V2"
+    owner, _, key = weights_name.rpartition(".")  # "ResNet50_Weights.IMAGENET1K_V2" or "IMAGENET1K_V2"
+    known = f"Use one of: {', '.join(m.name for m in enum)}, DEFAULT or none."
+    owner = owner.rpartition(".")[2]  # "torchvision.models.ResNet50_Weights" too
+    if owner and owner != enum.__name__:  # another builder's entry: its architecture, not NAME's
+        raise UsageError(f"'{weights_name}' are not weights of torchvision's {name}, whose weights are {enum.__name__}.", hint=known)
     if key in enum.__members__:
         return enum[key]
-    raise UsageError(f"torchvision's {name} has no weights '{weights_name}'.", hint=f"Use one of: {', '.join(m.name for m in enum)}, DEFAULT or none.")
+    raise UsageError(f"torchvision's {name} has no weights '{weights_name}'.", hint=known)
 
 
 def _kind(name: str) -> str:

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 
 from netstat import formulas
-from netstat.detection import DetectorCost, breakdown
-from netstat.quantized import iter_packed, packed_params
+from netstat.detection import DetectorCost, breakdown, published_gmacs_note
+from netstat.quantized import float_difference, iter_packed, packed_params
 from netstat.schema import SCHEMA_VERSION, label
 from netstat.trace import OpRecord, Trace, TensorRef, module_paths
 
@@ -249,6 +249,12 @@ def _shapes(tree: Any) -> Any:
     return tree
 
 
+def activation_bytes(trace: Trace) -> dict[int, int]:
+    """Size of each allocation an inference forward makes, and of its
+    inputs: what its peak activation bytes walk over (netstat.memory)."""
+    return _storage_bytes(trace, used_tids(trace))
+
+
 def _storage_bytes(trace: Trace, used: set[int]) -> dict[int, int]:
     """Size of each allocation made during the forward (and of the input)."""
     sizes = {r.storage: r.nbytes for r in trace.inputs}
@@ -259,34 +265,12 @@ def _storage_bytes(trace: Trace, used: set[int]) -> dict[int, int]:
     return sizes
 
 
-def peak_live_bytes(trace: Trace, storage_bytes: dict[int, int], used: set[int]) -> int:
-    """Liveness walk: allocate each op's outputs, record the high-water mark,
-    then free every allocation whose last reader was this op (an allocation
-    nobody reads is freed by the op that made it)."""
-    last_use: dict[int, int] = {r.storage: -1 for r in trace.inputs}
-    for op in trace.ops:
-        for ref in op.inputs:
-            if ref.storage in last_use:
-                last_use[ref.storage] = op.index
-        for ref, new in materialised(op, used):
-            if new:
-                last_use[ref.storage] = op.index
-    end = len(trace.ops)
-    for ref in trace.outputs:
-        last_use[ref.storage] = end
-    frees: dict[int, list[int]] = defaultdict(list)
-    for storage, last in last_use.items():
-        frees[last].append(storage)
-    live = sum(r.nbytes for r in trace.inputs)
-    peak = live
-    for op in trace.ops:
-        for ref, new in materialised(op, used):
-            if new:
-                live += ref.nbytes
-        peak = max(peak, live)
-        for storage in frees.get(op.index, ()):
-            live -= storage_bytes[storage]
-    return peak
+def peak_live_bytes(trace: Trace, storage_bytes: dict[int, int]) -> int:
+    """The most bytes held at once by the allocations in `storage_bytes`
+    (the input included): the one liveness walk, netstat.memory."""
+    from netstat.memory import walk
+
+    return walk(trace, storage_bytes).peak_bytes
 
 
 def _unique_numel(tensors) -> int:
@@ -489,18 +473,60 @@ def _stage_name(key: tuple, in_spatial: tuple[int, ...] | None) -> str:
 
 RNN_CPU_NOTE = (
     "On CPU, PyTorch's {types} multiplies the inputs of all time steps by W_ih in one matrix product before the "
-    "recurrence (on meta and CUDA it is one product per step): MAdds, FLOPs and activation bytes are the same on "
-    "every device, but memory access here reads W_ih once per layer rather than once per step, and peak activation "
-    "memory holds every step's projection at once."
+    "recurrence (on meta and CUDA it is one product per step): MAdds and FLOPs are the same as on meta, but memory access here "
+    "reads W_ih once per layer rather than once per step, and peak activation memory holds every step's projection at once. {bytes}"
 )
+RNN_SAME_BYTES = "Activation bytes are the same as on meta: each layer's input is already contiguous in time-major order."
+RNN_COPIED = (
+    "Activation bytes differ too: {calls} got an input that is not contiguous in time-major order ({example}), so for its "
+    "first layer CPU copies the input to time-major order ({steps}×{batch}×{size}) and adds the bias into a second tensor of the "
+    "projection's size ({steps}×{batch}×{gates}), once per direction ({directions}): tensors a meta trace neither allocates nor "
+    "reads and writes."
+)
+_RNNS = (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)
 
 
 def _device_notes(trace: Trace, model: torch.nn.Module) -> list[str]:
     """Where a trace on this device really differs from one on meta."""
-    types = sorted({type(m).__name__ for m in model.modules() if type(m) in (torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN)})
+    types = sorted({type(m).__name__ for m in model.modules() if type(m) in _RNNS})
     if trace.device != "cpu" or not types:
         return []
-    return [RNN_CPU_NOTE.format(types=" / ".join(types))]
+    copied = _rnn_copies(trace, model)
+    if not copied:
+        return [RNN_CPU_NOTE.format(types=" / ".join(types), bytes=RNN_SAME_BYTES)]
+    path, x, rnn = copied[0]
+    steps, batch = (x.shape[1], x.shape[0]) if rnn.batch_first else x.shape[:2]
+    calls = label(path) if len(copied) == 1 else f"{len(copied)} calls (the first: {label(path)})"
+    example = ("batch_first=True, " if rnn.batch_first else "") + "input " + "×".join(map(str, x.shape))
+    sizes = dict(steps=steps, batch=batch, size=x.shape[2], gates=rnn.weight_ih_l0.shape[0], directions=2 if rnn.bidirectional else 1)
+    return [RNN_CPU_NOTE.format(types=" / ".join(types), bytes=RNN_COPIED.format(calls=calls, example=example, **sizes))]
+
+
+def _rnn_copies(trace: Trace, model: torch.nn.Module) -> list[tuple[str, TensorRef, torch.nn.Module]]:
+    """The RNN calls whose batched input, in time-major order (T, N, I), is not
+    contiguous -- batch_first with more than one sequence and more than one
+    step: (path, input, module) each. CPU's one product over all steps then
+    reads a copy, and its `linear` adds the bias out of place."""
+    found = []
+    for call in trace.modules:
+        rnn = model.get_submodule(call.path)
+        if type(rnn) not in _RNNS or not call.inputs or len(call.inputs[0].shape) != 3:
+            continue
+        x = call.inputs[0]
+        order = (1, 0, 2) if rnn.batch_first else (0, 1, 2)
+        if x.stride and not _is_contiguous([x.shape[d] for d in order], [x.stride[d] for d in order]):
+            found.append((call.path, x, rnn))
+    return found
+
+
+def _is_contiguous(shape: list[int], stride: list[int]) -> bool:
+    """Row-major contiguous, ignoring the strides of size-1 dims (as PyTorch does)."""
+    expected = 1
+    for n, st in zip(reversed(shape), reversed(stride)):
+        if n != 1 and st != expected:
+            return False
+        expected *= n
+    return True
 
 
 def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: torch.nn.Module) -> Profile:
@@ -517,7 +543,7 @@ def build_profile(name: str, input_shape: tuple[int, ...], trace: Trace, model: 
         madds=madds,
         flops=flops,
         activation_bytes=sum(c.alloc_bytes for c in costs),
-        peak_activation_bytes=peak_live_bytes(trace, storage_bytes, used),
+        peak_activation_bytes=peak_live_bytes(trace, storage_bytes),
         memory_access_bytes=mac,
         arithmetic_intensity=flops / mac if mac else None,
         output_shape=[list(r.shape) for r in trace.outputs],
@@ -569,12 +595,31 @@ def _widest_unread(name: str, unread: set[str], model: torch.nn.Module) -> str:
 
 
 def published_note(published: dict[str, Any] | None, result: Profile, quantized: bool) -> list[str]:
-    """What torchvision publishes for the weights entry, beside what was counted."""
+    """What torchvision publishes for the weights entry, beside what was
+    counted, and why they differ where netstat knows: an int8 model's params
+    (the float model's are published), a detector's boxes."""
     if not published or published.get("params") is None:
         return []
     params, gmacs = result.totals["params"], round(result.totals["madds"] / 1e9, 3)
     same = params == published["params"] and gmacs == published.get("gmacs")
-    verdict = "the same" if same else f"here {params:,} and {gmacs} G"
+    note = f"torchvision publishes {published['params']:,} params and {published.get('gmacs')} GMACs for {published['weights']}: "
+    note += "the same." if same else f"here {params:,} and {gmacs} G."
     if quantized and params != published["params"]:
-        verdict += " (torchvision's params are the float model's; the int8 model has each BatchNorm folded into its conv)"
-    return [f"torchvision publishes {published['params']:,} params and {published.get('gmacs')} GMACs for {published['weights']}: {verdict}."]
+        note += " " + _float_params_sentence(published, result)
+    if result.detector is not None and published.get("gmacs") is not None and gmacs != published["gmacs"]:
+        note += " " + published_gmacs_note(result.detector, published["gmacs"])
+    return [note]
+
+
+def _float_params_sentence(published: dict[str, Any], result: Profile) -> str:
+    """torchvision's params are its float model's: how many more that is than
+    the int8 model's, in BatchNorms folded into convs and modules it lacks."""
+    params = result.totals["params"]
+    more = f"torchvision's params are the float model's: {published['params'] - params:,} more than here"
+    ran = {call.path: call.is_leaf for call in result.trace.modules}
+    split = float_difference(published["weights"], published["params"], params, ran)
+    if split is None:
+        return f"{more}, which netstat cannot split exactly into BatchNorms folded into convs and modules the int8 model lacks."
+    parts = [f"{split.folded:,} that folding each BatchNorm into its conv removes (the conv's bias replaces BatchNorm's weight and bias)"]
+    parts += [f"{n:,} in {label(path)}, which the int8 model does not have" for path, n in split.absent.items()]
+    return f"{more} = {' + '.join(parts)}."

@@ -11,6 +11,11 @@ none of it. This module reads those objects:
 - `describe_packed(obj)`: the shape-bearing, hashable description of one
   packed object that the trace records in place of the object itself, so that
   a formula (`quantized::conv2d`'s) is a function of shapes like any other.
+- `float_difference(...)`: why a torchvision int8 model has fewer parameters
+  than its weights entry publishes (the float model's `num_params`): the
+  parameters folding each BatchNorm into its conv removes, and the float
+  modules it lacks that the published count includes, both counted on the
+  float model torchvision's quantizable builder makes (on meta).
 
 Dynamic-quantized RNNs (`torch.ao.nn.quantized.dynamic.LSTM` / `GRU`) hold
 their weights in `rnn.CellParamsBase` objects, which have no `unpack`; they are
@@ -190,3 +195,90 @@ def iter_packed(tree: Any) -> Iterator[PackedWeight]:
     elif isinstance(tree, dict):
         for x in tree.values():
             yield from iter_packed(x)
+
+
+@dataclass(frozen=True)
+class FloatDifference:
+    """Why a torchvision int8 model holds fewer parameters than its weights
+    entry publishes (the float model's `num_params`): folding each BatchNorm
+    into its conv removes `folded`, and `absent` are float modules (path ->
+    parameters) that the int8 model does not have but the published count
+    includes (quantized_inception_v3's AuxLogits)."""
+
+    folded: int
+    absent: dict[str, int]
+
+
+def float_difference(weights: str, published: int, int8_params: int, ran: dict[str, bool]) -> FloatDifference | None:
+    """Split `published - int8_params` for the torchvision weights entry named
+    `weights`, from the float model its quantizable builder makes (on meta)
+    and the same model fused: the int8 model is the fused one without some
+    modules that never ran, and the published count is the float one with
+    some of those. `ran`: each traced module path -> whether it ran as a leaf
+    (an int8 ConvReLU2d does; its fused float twin holds a conv and a ReLU).
+    None when no such split is exact."""
+    models = _float_models(weights)
+    if models is None:
+        return None
+    full, fused = models
+    size, fused_size = _param_counts(full), _param_counts(fused)
+    for lacking in _subsets(_outermost_unrun(fused_size, ran)):
+        if fused_size[""] - sum(fused_size[p] for p in lacking) != int8_params:
+            continue
+        folded = size[""] - fused_size[""] - sum(size[p] - fused_size[p] for p in lacking)
+        for counted in _subsets(lacking):
+            if int8_params + folded + sum(size[p] for p in counted) == published:
+                return FloatDifference(folded, {p: size[p] for p in counted})
+    return None
+
+
+def _float_models(weights: str) -> tuple[torch.nn.Module, torch.nn.Module] | None:
+    """The float model of the quantizable builder behind `weights`, as built
+    without weights, and a copy with each BatchNorm fused into its conv."""
+    import copy
+    import warnings
+
+    import torchvision.models as tvm
+
+    try:
+        entry = tvm.get_weight(weights)
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return None
+    names = [n for n in tvm.list_models(module=tvm.quantization) if isinstance(entry, tvm.get_model_weights(n))]
+    if not names:
+        return None
+    try:
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")
+            full = tvm.get_model(names[0], weights=None, quantize=False, num_classes=len(entry.meta["categories"])).eval()
+            fused = copy.deepcopy(full)
+            fused.fuse_model(is_qat=False)
+    except Exception:  # noqa: BLE001 - a note must not fail the profile: it then says less
+        return None
+    return full, fused
+
+
+def _param_counts(model: torch.nn.Module) -> dict[str, int]:
+    """Parameters under each module path ("" the whole model)."""
+    return {path: sum(p.numel() for p in module.parameters()) for path, module in model.named_modules()}
+
+
+def _outermost_unrun(sizes: dict[str, int], ran: dict[str, bool]) -> list[str]:
+    """The outermost module paths that hold parameters and never ran, nor
+    are inside a module that ran as a leaf."""
+    covered = [p + "." for p, leaf in ran.items() if leaf and p]
+    found: list[str] = []
+    for path, n in sizes.items():  # named_modules order: each module before its children
+        inside = any(path.startswith(f) for f in covered + [f + "." for f in found])
+        if path and n and path not in ran and not inside:
+            found.append(path)
+    return found
+
+
+def _subsets(items: list[str]) -> Iterator[tuple[str, ...]]:
+    """Every subset of `items`, smallest first (none when there are too many to try)."""
+    from itertools import combinations
+
+    if len(items) > 8:
+        return iter([()])
+    return (c for k in range(len(items) + 1) for c in combinations(items, k))

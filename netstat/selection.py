@@ -14,12 +14,23 @@ Selecting models (``models``, comma-separated patterns):
   looked up without eval), that the module defines (or lists in ``__all__``),
   whose names do not start with ``_`` and that need no arguments; any other
   callable (``main``, an unannotated function) is never called.
-  ``mypkg.models:res*`` narrows by glob. A factory's input is its
-  ``input_shape`` attribute (``build.input_shape = (1, 3, 32, 32)``), else
-  the ``input_size`` given, else 1x3x224x224.
+  ``mypkg.models:res*`` narrows by glob.
+
+The inputs a model is measured at: a zoo model's own, and a factory's own
+``input_shape`` attribute (``build.input_shape = (1, 3, 32, 32)``): a change
+of those is the model's change. Any other model (a factory without the
+attribute, a module instance, a torchvision / timm model) is measured at the
+`inputs` given (``--input``, a `netstat.inputs.Inputs`), else at the inputs
+`recorded` for it (a baseline's entry: so `check` re-measures exactly what was
+pinned), else at its default (torchvision's / timm's, else 1x3x224x224).
 
 A pattern without a colon matches only zoo names; one with ``prefix:`` only
 names with that prefix, so a baseline can hold zoo and user models side by side.
+
+A pattern that names user code never names nothing quietly: when its module
+fails to import, or it matches no factory any more, `select` raises, even
+when a baseline pins models under it (`pinned`), so that an update never
+empties a baseline because a file broke.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from netstat.errors import ArgumentError, UsageError
+from netstat.inputs import DEFAULT_INPUT, Inputs, InputSpec
 
 ALL_ZOO = "*"
 HUB_PACKAGES = ("torchvision", "timm")  # 'torchvision:resnet*': netstat builds these by name
@@ -77,28 +89,58 @@ def _has_glob(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def select(patterns: Sequence[str], input_size: tuple[int, ...] | None = None, may_be_empty: Callable[[str], bool] | None = None) -> list[Selected]:
-    """The models the patterns name, sorted and without duplicates. A pattern
-    that names nothing is a UsageError, unless `may_be_empty(pattern)` (a
-    pattern that matches baseline entries whose models are gone: they are
-    then reported as removed)."""
+RecordedFn = Callable[[str], "Inputs | None"]  # a model's name -> the inputs a baseline records for it
+
+
+def select(patterns: Sequence[str], inputs: Any = None, pinned: Callable[[str], int] | None = None, recorded: RecordedFn | None = None) -> list[Selected]:
+    """The models the patterns name, sorted and without duplicates, each with
+    its inputs (see the module docstring: `inputs` given, one shape or an
+    Inputs; `recorded(name)`). A pattern that names nothing is a UsageError,
+    unless `pinned(pattern)` (the number of baseline entries it matches) is
+    not 0 and it names no user code: those zoo / hub models are gone, and
+    are reported as removed."""
+    given = Inputs.from_shapes(inputs)
     chosen: dict[str, Selected] = {}
     for pattern in patterns:
-        allowed = may_be_empty is not None and may_be_empty(pattern)
+        count = pinned(pattern) if pinned is not None else 0
+        allowed = bool(count) and not names_user_code(pattern)
         try:
-            found = _select_one(pattern, input_size)
-        except UsageError:
+            found = _select_one(pattern, lambda name: _inputs_of(name, given, recorded))
+        except UsageError as err:
             if not allowed:
-                raise
+                raise _kept(err, pattern, count) from None
             found = []
         if not found and not allowed:
-            raise UsageError(f"No model matches '{pattern}'.", hint="Run 'netstat list' for the zoo, or check the module path.")
+            raise _kept(_matches_nothing(pattern), pattern, count)
         for item in found:
             chosen.setdefault(item.name, item)
     return [chosen[k] for k in sorted(chosen)]
 
 
-def _select_one(pattern: str, input_size: tuple[int, ...] | None) -> list[Selected]:
+def _kept(err: UsageError, pattern: str, count: int) -> UsageError:
+    """`err`, saying that the baseline's `count` models under `pattern` stay as they are."""
+    if not count:
+        return err
+    models = f"{count} model{'s' if count != 1 else ''}"
+    kept = f"The baseline keeps its {models} under '{pattern}' as they are: fix the code, or remove them from the baseline by hand."
+    return UsageError(err.message, hint=f"{err.hint} {kept}".strip())
+
+
+def _matches_nothing(pattern: str) -> UsageError:
+    if not names_user_code(pattern):
+        return UsageError(f"No model matches '{pattern}'.", hint="Run 'netstat list' for the zoo, or check the module path.")
+    location, _, glob = pattern.rpartition(":")
+    return UsageError(f"No factory of '{location}' matches '{glob}'.", hint="A glob selects nn.Module subclasses, and functions annotated '-> nn.Module', that need no arguments.")
+
+
+def _inputs_of(name: str, given: Inputs | None, recorded: RecordedFn | None) -> Inputs | None:
+    """The inputs for a model without inputs of its own: given, else recorded (None: its default)."""
+    if given:
+        return given
+    return recorded(name) if recorded is not None else None
+
+
+def _select_one(pattern: str, inputs_for: Callable[[str], Inputs | None]) -> list[Selected]:
     from netstat.spec import ModelSource, resolve
     from netstat.zoo import get_spec, list_models
 
@@ -106,18 +148,19 @@ def _select_one(pattern: str, input_size: tuple[int, ...] | None) -> list[Select
         names = list_models(pattern) if _has_glob(pattern) else [get_spec(pattern).name]
         return [Selected(n, resolve(n)) for n in names]
     location, _, glob = pattern.rpartition(":")
-    if location in ("torchvision", "timm"):
-        return [Selected(f"{location}:{n}", resolve(f"{location}:{n}", input_size)) for n in _hub_names(location, glob)]
+    if location in HUB_PACKAGES:
+        return [Selected(f"{location}:{n}", resolve(f"{location}:{n}", inputs=inputs_for(f"{location}:{n}"))) for n in _hub_names(location, glob)]
     if not _has_glob(glob):
-        source = resolve(pattern, input_size)
-        source.input_shape = _factory_input(source.factory, pattern, input_size)
+        source = resolve(pattern)
+        if source.factory is None or not source.inputs:  # a module instance, or a factory without an input_shape attribute
+            source.inputs = inputs_for(pattern) or Inputs((InputSpec(DEFAULT_INPUT),))
         return [Selected(pattern, source)]
     module = _import_location(location)
     found = []
     for attr, factory in public_factories(module):
         if fnmatch.fnmatchcase(attr, glob):
             name = f"{location}:{attr}"
-            found.append(Selected(name, ModelSource(name=name, input_shape=_factory_input(factory, name, input_size), factory=factory)))
+            found.append(Selected(name, ModelSource(name=name, inputs=_factory_inputs(factory, name, inputs_for(name)), factory=factory)))
     return found
 
 
@@ -204,8 +247,11 @@ def _callable_without_arguments(obj: Callable[..., Any]) -> bool:
     return required_arguments(obj) == []
 
 
-def _factory_input(factory: Any, name: str, input_size: tuple[int, ...] | None) -> tuple[int, ...]:
-    """The factory's own `input_shape` attribute, else `input_size`, else 224 x 224."""
-    from netstat.spec import DEFAULT_INPUT, factory_input_shape
+def _factory_inputs(factory: Any, name: str, inputs: Inputs | None) -> Inputs:
+    """The factory's own `input_shape` attribute, else `inputs`, else 224 x 224."""
+    from netstat.spec import factory_input_shape
 
-    return factory_input_shape(factory, name) or (tuple(input_size) if input_size is not None else DEFAULT_INPUT)
+    own = factory_input_shape(factory, name)
+    if own is not None:
+        return Inputs((InputSpec(own),))
+    return inputs or Inputs((InputSpec(DEFAULT_INPUT),))

@@ -10,7 +10,7 @@ Every tensor value gets an id (`tid`) and the id of the allocation it lives in
 in the same storage. Those ids are the dataflow graph on which receptive
 fields, liveness and memory access are computed.
 
-The user's module is never run: `trace_model` traces a `working_copy` of it
+The user's module is never run: `trace_model` traces a `netstat.copying.working_copy` of it
 (its parameters and buffers replaced by fresh tensors on the device, all else
 deep-copied), so nothing a forward does -- a buffer update, a cached anchor, a
 flag, a device move -- reaches the user's model, also when the forward raises.
@@ -26,7 +26,6 @@ kernels only (tests/test_shapes.py holds the two to the same records).
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
 import itertools
 import sys
@@ -39,6 +38,7 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
 from netstat import formulas, shapes
+from netstat.copying import has_meta_tensors
 from netstat.errors import ArgumentError, ModelRunError, UsageError, first_line
 
 
@@ -99,8 +99,26 @@ class ModuleCall:
     is_leaf: bool = True
 
 
+PHASES = ("forward", "backward", "optimizer")
+
+
+@dataclass
+class SavedTensor:
+    """An allocation autograd saved for backward (once, however often saved)."""
+
+    storage: int
+    nbytes: int
+    module: str  # the innermost module running when it was first saved
+    op: int  # the index of the op whose save it was (the last op recorded then)
+    unpacked: int = -1  # the last op index recorded before its last unpack in backward
+
+
 @dataclass
 class Trace:
+    """The recorded ops of one forward (inference) or one training step
+    (`phase_ends` with a backward and an optimizer phase), and what the
+    memory walk (netstat.memory) needs."""
+
     ops: list[OpRecord]
     modules: list[ModuleCall]
     inputs: list[TensorRef]
@@ -110,9 +128,23 @@ class Trace:
     buffers: set[int] = field(default_factory=set)  # the tids in `weights` that are buffers
     notes: list[str] = field(default_factory=list)
     detector: Any = None  # netstat.detection.DetectorCounts when the model is a torchvision detector
+    phase_ends: dict[str, int] = field(default_factory=dict)  # phase -> one past its last op (a training step)
+    storage_bytes: dict[int, int] = field(default_factory=dict)  # storage -> its allocation's bytes (a training step)
+    resident: set[int] = field(default_factory=set)  # allocated before and alive after: parameters, buffers, optimizer state
+    to_end: set[int] = field(default_factory=set)  # made in the step and alive at its end: gradients, the loss
+    saved: dict[int, SavedTensor] = field(default_factory=dict)  # storage -> the activation autograd saved
+    param_storages: set[int] = field(default_factory=set)  # parameters and buffers
+    grad_storages: dict[str, int] = field(default_factory=dict)  # parameter name -> its gradient's storage
+    state_storages: dict[str, list[int]] = field(default_factory=dict)  # parameter name -> its optimizer state's storages
+
+    def phase_of(self, index: int) -> str:
+        for phase in PHASES:
+            if index < self.phase_ends.get(phase, len(self.ops)):
+                return phase
+        return PHASES[-1]
 
 
-class _Recorder(TorchDispatchMode):
+class Recorder(TorchDispatchMode):
     """Records every aten op; tensor identity through a weak id map."""
 
     @classmethod
@@ -120,13 +152,14 @@ class _Recorder(TorchDispatchMode):
         """False: TorchDispatchMode would wrap `__torch_dispatch__` in
         `torch._disable_dynamo`, whose first call imports torch._dynamo. A
         process that has not imported it cannot be compiling anything; one
-        that has gets `_CompileSafeRecorder` (`recorder_class`)."""
+        that has gets `CompileSafeRecorder` (`recorder_class`)."""
         return False
 
-    def __init__(self, memoize: bool = False, rules: bool = False) -> None:
+    def __init__(self, memoize: bool = False, rules: bool = False, by_storage: bool = False) -> None:
         super().__init__()
         self.memoize = memoize  # on meta: reuse shape inference for repeated identical calls
         self.rules = rules  # on meta: netstat.shapes gives the outputs of the ops it has rules for
+        self.by_storage = by_storage  # a training step: storage identity by StorageImpl (see register)
         self.memo: dict[Any, Any] = {}
         self.ids: WeakIdKeyDictionary = WeakIdKeyDictionary()
         self.refs: dict[int, TensorRef] = {}
@@ -135,9 +168,21 @@ class _Recorder(TorchDispatchMode):
         self.ops: list[OpRecord] = []
         self.stack: list[str] = []
         self.failed_op: str | None = None
+        self.by_impl: dict[int, int] = {}  # StorageImpl address -> storage id (by_storage)
+        self.sizes: dict[int, int] = {}  # storage id -> its allocation's bytes (by_storage)
+        self._kept: list[Any] = []  # every storage seen, so that no address is reused (by_storage)
 
     # -- tensor identity -------------------------------------------------
     def register(self, t: torch.Tensor, storage: int | None = None) -> TensorRef:
+        """A new tensor value. With `by_storage` (a training step) its
+        allocation is also known by its StorageImpl: autograd keeps a saved
+        output as a shallow copy (a new tensor on the same storage), and the
+        backward's read of it must be a read of the forward's allocation. The
+        storages are kept referenced so that no address is reused (on meta
+        they hold no memory)."""
+        key = _storage_key(t) if self.by_storage else None
+        if storage is None and key is not None:
+            storage = self.by_impl.get(key)
         ref = TensorRef(
             tid=next(self._tids),
             storage=next(self._storages) if storage is None else storage,
@@ -147,6 +192,10 @@ class _Recorder(TorchDispatchMode):
         )
         self.ids[t] = ref.tid
         self.refs[ref.tid] = ref
+        if key is not None and key not in self.by_impl:
+            self.by_impl[key] = ref.storage
+            self.sizes[ref.storage] = t.untyped_storage().nbytes()
+            self._kept.append(t.untyped_storage())
         return ref
 
     def ref(self, t: torch.Tensor) -> TensorRef:
@@ -156,6 +205,8 @@ class _Recorder(TorchDispatchMode):
     # -- the hook ----------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if func.namespace == "prim":  # FakeTensorMode's device queries (prim.device): not ops of the model
+            return func(*args, **kwargs)
         in_tensors = [t for t in _flat((args, kwargs), []) if isinstance(t, torch.Tensor)]
         in_refs = [self.ref(t) for t in in_tensors]
         described = (_tree_map(self._describe, args), _tree_map(self._describe, kwargs))  # before an in-place op renames its input
@@ -246,6 +297,13 @@ class _Recorder(TorchDispatchMode):
         return x
 
 
+def _storage_key(t: torch.Tensor) -> int | None:
+    try:
+        return t.untyped_storage()._cdata
+    except (RuntimeError, NotImplementedError):  # a tensor without storage (sparse, some subclasses)
+        return None
+
+
 def _flat(tree: Any, out: list) -> list:
     """Flatten aten arguments (nested lists / tuples / dicts); much cheaper
     than pytree on the hot path."""
@@ -268,21 +326,21 @@ def _tree_map(fn, tree: Any) -> Any:
     return fn(tree)
 
 
-class _CompileSafeRecorder(_Recorder):
+class CompileSafeRecorder(Recorder):
     """The recorder with the dynamo-disabled `__torch_dispatch__` that
     TorchDispatchMode gives by default: for a process that has imported
     torch._dynamo, where a compiled region could be running."""
 
-    __torch_dispatch__ = _Recorder.__torch_dispatch__
+    __torch_dispatch__ = Recorder.__torch_dispatch__
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
         return True
 
 
-def recorder_class() -> type[_Recorder]:
-    """_Recorder, or _CompileSafeRecorder once torch._dynamo is imported (importing it costs nothing then)."""
-    return _CompileSafeRecorder if "torch._dynamo" in sys.modules else _Recorder
+def recorder_class() -> type[Recorder]:
+    """Recorder, or CompileSafeRecorder once torch._dynamo is imported (importing it costs nothing then)."""
+    return CompileSafeRecorder if "torch._dynamo" in sys.modules else Recorder
 
 
 def _layout_of(x: Any) -> Any:
@@ -351,63 +409,39 @@ def module_paths(model: torch.nn.Module) -> dict[int, str]:
     return paths
 
 
-def working_copy(model: torch.nn.Module, device: str | torch.device) -> torch.nn.Module:
-    """A copy of `model` to run instead of it: every parameter and buffer is a
-    fresh tensor on `device` (an empty one on meta, a copy of the values
-    elsewhere), everything else is deep-copied. Whatever the forward does --
-    update a buffer, cache anchors, move a tensor, flip a flag -- happens to
-    the copy; the user's model is only read. Aliased submodules and tied
-    weights stay aliased and tied (deepcopy's memo maps each tensor once)."""
-    dev = torch.device(device)
-    memo: dict[int, Any] = {}
-    loose = (v for m in model.modules() for v in vars(m).values() if isinstance(v, torch.Tensor))  # e.g. weight_norm's computed weight
-    for t in itertools.chain(model.parameters(), model.buffers(), loose):
-        if id(t) not in memo:
-            memo[id(t)] = _fresh(t, dev)
-    try:
-        return copy.deepcopy(model, memo)
-    except Exception as err:  # noqa: BLE001 - a module holding a lock, a file, a C handle
-        raise UsageError(
-            f"{type(model).__name__} cannot be copied ({first_line(err)}), and netstat runs only a copy of a model it is given.",
-            hint="Give a spec that builds the model instead (file.py:factory).",
-        ) from None
-
-
-def _fresh(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A tensor like `t` on `device`; a Parameter stays a Parameter with its requires_grad."""
-    fresh = torch.empty_like(t, device="meta") if device.type == "meta" else t.detach().to(device, copy=True)
-    return torch.nn.Parameter(fresh, requires_grad=t.requires_grad) if isinstance(t, torch.nn.Parameter) else fresh
-
-
 def run_trace(model: torch.nn.Module, inputs, device: str = "meta", *, shape_rules: bool = True) -> Trace:
-    """Trace one inference forward of `model` on zero inputs of the given
-    `netstat.spec.InputSpec`s (or one shape), one per positional argument.
+    """Trace one inference forward of `model` on `inputs` (a
+    `netstat.inputs.Inputs`, or shapes as `Inputs.from_shapes` takes them).
 
-    `model` must be one netstat may change (built by netstat, or a
-    `working_copy`): it is put in eval mode and run under no_grad on
-    `device`. The hooks are process-global and removed in a `finally`.
-    On meta, `shape_rules=False` runs every op's meta kernel (the rules'
-    oracle) instead of netstat.shapes.
+    `model` must be one netstat may change (`ModelSource.instantiate`): it
+    is put in eval mode and run under no_grad on `device`, in netstat's own
+    modes (netstat.isolation). The hooks are process-global and removed in
+    a `finally`. On meta, `shape_rules=False` runs every op's meta kernel
+    (the rules' oracle) instead of netstat.shapes.
     """
-    from netstat.spec import as_inputs
+    from netstat.inputs import Inputs
+    from netstat.isolation import own_modes
 
+    inputs = inputs if isinstance(inputs, Inputs) else Inputs.from_shapes(inputs)
     dev = torch.device(device)
     meta = dev.type == "meta"
     rec = recorder_class()(memoize=meta, rules=meta and shape_rules)
-    hooks = _HierarchyHooks(model, rec)
+    hooks = HierarchyHooks(model, rec)
     handles = [
         torch.nn.modules.module.register_module_forward_pre_hook(hooks.pre),
         torch.nn.modules.module.register_module_forward_hook(hooks.post),
     ]
     try:
-        model.eval()
-        xs = [_zeros(spec, dev) for spec in as_inputs(inputs)]
-        input_refs = [rec.register(x) for x in xs]
-        weights = {rec.ref(t).tid: name for name, t in model.named_parameters()}
-        buffers = {rec.ref(t).tid for _, t in model.named_buffers()}
-        weights.update({rec.ref(t).tid: name for name, t in model.named_buffers()})
-        with torch.no_grad(), reference_kernels(), rec:
-            out = model(*xs)
+        with own_modes():
+            model.eval()
+            args, kwargs = inputs.materialise(dev)
+            input_refs = [rec.register(x) for x in tree_flatten((args, kwargs))[0] if isinstance(x, torch.Tensor)]
+            weights = {rec.ref(t).tid: name for name, t in model.named_parameters()}
+            buffers = {rec.ref(t).tid for _, t in model.named_buffers()}
+            weights.update({rec.ref(t).tid: name for name, t in model.named_buffers()})
+            held = {rec.ref(t).storage: t.numel() * t.element_size() for t in itertools.chain(model.parameters(), model.buffers())}
+            with torch.no_grad(), reference_kernels(), rec:
+                out = model(*args, **kwargs)
     except Exception as err:
         where = rec.stack[-1] if rec.stack else None
         raise _RunFailure(err, where, _module_type(model, where), rec.failed_op) from err
@@ -416,7 +450,8 @@ def run_trace(model: torch.nn.Module, inputs, device: str = "meta", *, shape_rul
             h.remove()
     hooks.close_open()
     outputs = [rec.ref(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-    return Trace(ops=rec.ops, modules=hooks.calls, inputs=input_refs, outputs=outputs, weights=weights, buffers=buffers, device=str(dev))
+    return Trace(ops=rec.ops, modules=hooks.calls, inputs=input_refs, outputs=outputs, weights=weights, buffers=buffers, device=str(dev),
+                 storage_bytes=held, resident=set(held), param_storages=set(held))
 
 
 @contextlib.contextmanager
@@ -440,17 +475,11 @@ def reference_kernels():
         torch.backends.mkldnn.enabled = onednn
 
 
-def _zeros(spec, device: torch.device) -> torch.Tensor:
-    """An input: zeros for a real run (ids and masks stay in range), uninitialised on meta."""
-    dtype = getattr(torch, spec.dtype)
-    return torch.empty(spec.shape, dtype=dtype, device=device) if device.type == "meta" else torch.zeros(spec.shape, dtype=dtype, device=device)
-
-
-class _HierarchyHooks:
+class HierarchyHooks:
     """Global forward pre/post hooks keeping the stack of running modules of
     one model (paths and call counts) and the ModuleCall of each call."""
 
-    def __init__(self, model: torch.nn.Module, rec: _Recorder) -> None:
+    def __init__(self, model: torch.nn.Module, rec: Recorder) -> None:
         self.rec = rec
         self.paths = module_paths(model)
         self.leaves = {id(m) for m in model.modules() if next(iter(m.children()), None) is None}
@@ -511,7 +540,6 @@ class _RunFailure(Exception):
         self.op = op
 
     def describe(self, model_name: str, inputs) -> str:
-        shape = ", ".join(spec.describe() for spec in inputs)
         first = str(self.err).strip().splitlines()[0] if str(self.err).strip() else type(self.err).__name__
         if self.where is None:
             layer = "before reaching any layer"
@@ -519,34 +547,34 @@ class _RunFailure(Exception):
             layer = "in its top-level forward"
         else:
             layer = f"at layer '{self.where}' ({self.type_name})"
-        return f"{model_name} cannot run on input {shape}: it fails {layer}: {first.rstrip('.')}."
+        return f"{model_name} cannot run on input {inputs.describe()}: it fails {layer}: {first.rstrip('.')}."
 
 
 def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
     """Trace a `netstat.spec.ModelSource` on `device`, falling back from meta
     to CPU (with a note) when the forward needs real values. Returns the trace
-    and the model it ran: netstat's own build, or a `working_copy` of the
-    user's instance (which is never run)."""
+    and the model it ran (`source.instantiate`: netstat's own build, or a
+    working copy of the user's instance, which is never run)."""
+    from netstat.detection import counts_of
+
     inputs = source.inputs
     if not inputs:
         raise ArgumentError("'{model}' has no default input size.", hint="Give it with {input_size}, or as the factory's input_shape attribute.", model=source.name)
     device = check_device(device)
-    model = _model_on(source, device)
-    _check_arity(model, inputs, source.name)
+    model = source.instantiate(device)
+    check_arity(model, inputs, source.name)
     try:
-        return _traced(source, model, inputs, device), model
+        trace = run_trace(model, inputs, device)
     except _RunFailure as meta_failure:
         if device != "meta":
             raise ModelRunError(meta_failure.describe(source.name, inputs)) from None
-        if not source.owned and _has_meta_tensors(source.module):  # no values to fall back to
+        if not source.owned and has_meta_tensors(source.module):  # no values to fall back to
             raise ModelRunError(meta_failure.describe(source.name, inputs)) from None
         # Real values now matter (detectors keep the proposals that score
-        # highest): seed the random weights, without touching the caller's RNG.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            cpu_model = _model_on(source, "cpu")
+        # highest): netstat's own weights come from a fixed seed (instantiate).
+        model = source.instantiate("cpu")
         try:
-            trace = _traced(source, cpu_model, inputs, "cpu")
+            trace = run_trace(model, inputs, "cpu")
         except _RunFailure as cpu_failure:
             failure = meta_failure if _out_of_memory(cpu_failure.err) else cpu_failure  # the meta error says why
             raise ModelRunError(failure.describe(source.name, inputs)) from None
@@ -554,37 +582,35 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
             f"The forward pass cannot run on the meta device ({first_line(meta_failure.err).rstrip('.')}); it was traced on CPU "
             "with real tensors instead, on an all-zeros input, so a branch that depends on the values always takes the same way."
         )
-        return trace, cpu_model
-
-
-def _traced(source, model: torch.nn.Module, inputs: list, device: str) -> Trace:
-    """run_trace, with a detector's box counts fixed first (netstat.detection)."""
-    from netstat.detection import fix_counts
-
-    counts = fix_counts(model, source.proposals, source.detections)
-    trace = run_trace(model, inputs, device)
-    trace.detector = counts
-    return trace
+    trace.detector = counts_of(model)
+    return trace, model
 
 
 def _out_of_memory(err: Exception) -> bool:
     return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(err)
 
 
-def _check_arity(model: torch.nn.Module, inputs: list, name: str) -> None:
-    """A forward that needs more positional inputs than were given: say so before running."""
+def check_arity(model: torch.nn.Module, inputs, name: str) -> None:
+    """A forward that needs inputs that were not given, or gets keywords it
+    does not take: say so before running."""
     try:
-        params = inspect.signature(model.forward).parameters.values()
+        params = inspect.signature(model.forward).parameters
     except (TypeError, ValueError):
         return
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [p.name for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
-    if len(required) > len(inputs):
-        given = f"{len(inputs)} {'was' if len(inputs) == 1 else 'were'} given"
+    keywords = inputs.keywords
+    unknown = [k for k in keywords if k not in params and not any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())]
+    if unknown:
+        raise ArgumentError("{model}'s forward takes no input named {names}.", hint="Its inputs are: {known}.", model=name,
+                            names=", ".join(unknown), known=", ".join(params) or "none")
+    required = [p.name for p in params.values() if p.kind in kinds and p.default is inspect.Parameter.empty]
+    missing = [n for n in required[len(inputs.args):] if n not in keywords]
+    if missing:
+        given = f"{len(inputs.args)} positional {'was' if len(inputs.args) == 1 else 'were'} given"
         raise ArgumentError(
             "{model}'s forward takes {n} inputs ({names}), but {given}.",
             hint="Give them with {input_size}.",
-            model=name, n=len(required), names=", ".join(required), given=given,
+            model=name, n=len(required), names=", ".join(required), given=given + (f" and {', '.join(keywords)} by name" if keywords else ""),
         )
 
 
@@ -605,25 +631,3 @@ def check_device(device: str, meta: bool = True) -> str:
             raise UsageError(f"There is no {text}: this machine has {torch.cuda.device_count()} CUDA device(s).")
         return text
     raise UsageError(f"Unknown device '{device}'.", hint=f"Use {'meta, ' if meta else ''}cpu or cuda (cuda:N).")
-
-
-def _model_on(source, device: str) -> torch.nn.Module:
-    """The model to trace on `device`: netstat's own build there (built on CPU
-    and copied to meta when the factory cannot build on meta), else a working
-    copy of the user's instance."""
-    if not source.owned:
-        if device != "meta" and _has_meta_tensors(source.module):
-            raise UsageError(f"{source.name} has parameters on the meta device, which hold no values: it can only be traced on meta.")
-        return working_copy(source.module, device)
-    try:
-        return source.build(device)
-    except UsageError:
-        raise
-    except Exception as err:  # noqa: BLE001 - a user factory that breaks on this device
-        if device != "meta":
-            raise ModelRunError(f"Building '{source.name}' failed: {first_line(err)}.") from None
-    return working_copy(_model_on(source, "cpu"), "meta")
-
-
-def _has_meta_tensors(model: torch.nn.Module) -> bool:
-    return any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers()))

@@ -213,15 +213,62 @@ def test_rows_are_keyed_by_module_path_and_call_not_position_or_label():
     assert layers[0].to_dict()["path"] == ""
 
 
-def test_every_document_carries_one_schema_version(tmp_path):
-    from netstat.schema import SCHEMA_VERSION
+# --- one way in (issue 20): builds and traces of every command ------------------------------
 
-    docs = []
-    for argv in (["profile", "lenet5"], ["rf", "lenet5"], ["rf", "--kernel", "3", "--layers", "2"], ["list"]):
-        result = CliRunner().invoke(app, argv + ["--format", "json"])
-        assert result.exit_code == 0, result.output
-        docs.append(json.loads(result.output))
-    versions = {d.get("schema_version") for d in docs if "schema_version" in d}
-    assert versions == {SCHEMA_VERSION} == {"1.1"}
-    baseline = json.loads((Path(__file__).parents[1] / "reports" / "baseline.json").read_text())
-    assert baseline["schema_version"] == SCHEMA_VERSION
+
+@pytest.fixture
+def work(monkeypatch):
+    """Counts, during a test, the models built (ModelSource.instantiate, by
+    device), the traced forwards (run_trace) and the traced training steps (run_step)."""
+    import netstat.spec
+    import netstat.training.trace
+
+    seen: dict[str, list] = {"builds": [], "traces": [], "steps": []}
+    build, trace, step = netstat.spec.ModelSource.instantiate, netstat.trace.run_trace, netstat.training.trace.run_step
+
+    def counted_build(self, device="meta", seed=0):
+        seen["builds"].append((self.name, device))
+        return build(self, device, seed)
+
+    def counted_trace(model, inputs, device="meta", **options):
+        seen["traces"].append((type(model).__name__, inputs.describe()))
+        return trace(model, inputs, device, **options)
+
+    def counted_step(setup):
+        seen["steps"].append((type(setup.model).__name__, setup.inputs.describe()))
+        return step(setup)
+
+    monkeypatch.setattr(netstat.spec.ModelSource, "instantiate", counted_build)
+    monkeypatch.setattr(netstat.trace, "run_trace", counted_trace)
+    monkeypatch.setattr(netstat.training.trace, "run_step", counted_step)
+    return seen
+
+
+def _distinct(calls: list) -> bool:
+    return len(calls) == len(set(calls))
+
+
+@pytest.mark.parametrize(
+    "argv, builds, traces, steps",
+    [
+        (["profile", "lenet5"], 1, 1, 0),
+        (["profile", "lenet5", "--train", "--batch", "4"], 2, 1, 1),  # the profile at batch 1 and the step at batch 4
+        (["profile", "lenet5", "--train", "--input", "4,1,32,32"], 2, 1, 1),
+        (["compare", "lenet5", "alexnet", "--train", "--batch", "2"], 4, 2, 2),
+        (["fit", "lenet5", "--memory", "64MiB", "--train"], None, 0, None),
+        (["fit", "lenet5", "--memory", "64MiB"], None, None, 0),
+        # meta for the counts, CPU for the timing: one build per device, one trace, the profile's costs reused
+        (["compare", "lenet5", "alexnet", "--bench", "--min-time", "0.01", "--max-time", "0.05"], 4, 2, 0),
+        (["bench", "lenet5", "--min-time", "0.01", "--max-time", "0.05", "--no-progress"], 2, 1, 0),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
+)
+def test_each_command_builds_and_traces_once_per_distinct_input(work, argv, builds, traces, steps):
+    result = CliRunner().invoke(app, argv + ["--format", "json"])
+    assert result.exit_code == 0, result.output
+    for kind, expected in (("builds", builds), ("traces", traces), ("steps", steps)):
+        if expected is not None:
+            assert len(work[kind]) == expected, (kind, work[kind])
+    assert _distinct(work["traces"]) and _distinct(work["steps"])  # never the same model and input twice
+    timed = sum(1 for _, device in work["builds"] if device != "meta" and argv[0] in ("bench", "compare"))
+    assert len(work["builds"]) == len(work["traces"]) + len(work["steps"]) + timed  # each trace (and timing) on a model of its own

@@ -39,6 +39,11 @@ from netstat.errors import ModelRunError, NetstatError, UsageError
 
 LIMIT_S = 20.0  # wall time allowed per case (in-process and subprocess)
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+HAS_PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc")
+# A file name of 300 characters (NAME_MAX is 255) and a path of 5,000 in
+# components of 99 (PATH_MAX is 4,096): ENAMETOOLONG, whatever the folders.
+LONG_NAME = "n" * 300
+LONG_PATH = "/".join(["d" * 99] * 50)
 
 # --------------------------------------------------------------------------- user files
 
@@ -87,6 +92,8 @@ def bad_forward():
 
 
 not_callable = 42
+
+inst = Tiny()  # a module instance, not a factory: used as the model
 ''',
     "broken.py": "def build(:\n    return None\n",
     "imports_missing.py": "import no_such_package_xyz\n\ndef build():\n    return None\n",
@@ -103,6 +110,7 @@ def files(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bad_input")
     for name, text in FILES.items():
         (root / name).write_text(text.lstrip("\n"), encoding="utf-8")
+    (root / "a_folder.png").mkdir()  # a folder with a figure's name
     return root
 
 
@@ -215,13 +223,23 @@ CLI_CASES = [
     cli(["profile", "{tmp}/good.py:needs_args", "--input", "1,3,8,8"], 2, "argument", id="factory-needs-args"),
     cli(["profile", "{tmp}/good.py:bad_forward", "--input", "1,3,8,8"], 1, "forward exploded", id="forward-raises"),
     cli(["profile", "{tmp}/good.py:build"], 2, "--input", id="factory-without-default-input"),
+    cli(["profile", "{tmp}/good.py"], 2, "names a file but no factory", id="file-without-factory-name"),
+    cli(["profile", f"{{tmp}}/{LONG_PATH}.py:build"], 2, "File name too long", id="file-path-5000-characters"),
     cli(["profile", "{tmp}/broken.py:build", "--input", "1,3,8,8"], 2, "SyntaxError", id="file-syntax-error"),
     cli(["profile", "{tmp}/imports_missing.py:build", "--input", "1,3,8,8"], 2, "no_such_package_xyz", id="file-imports-missing-module"),
     cli(["profile", "no_such_module_xyz:build"], 2, "Cannot import module", id="module-missing"),
     cli(["profile", "netstat.zoo.lenet:"], 2, "names no factory", id="module-empty-factory"),
     cli(["profile", "netstat.zoo.lenet:nothing"], 2, "no factory named 'nothing'", id="module-without-factory"),
     cli(["profile", "torchvision:nonexistent"], 2, "torchvision has no model", id="torchvision-nonexistent"),
+    cli(["profile", "torchvision:resnet18@ResNet50_Weights.IMAGENET1K_V1"], 2, "not weights of torchvision's resnet18", id="torchvision-weights-of-another-builder"),
     cli(["profile", "timm:nonexistent"], 2, "timm has no model", id="timm-nonexistent"),
+    # ---- --input with a stray separator, in every command that takes one
+    cli(["profile", "lenet5", "--input", "1,2,x"], 2, "Malformed --input '1,2,x'", id="profile-input-trailing-x"),
+    cli(["compare", "lenet5", "alexnet", "--input", "1,2,x"], 2, "Malformed --input '1,2,x'", id="compare-input-trailing-x"),
+    cli(["rf", "lenet5", "--input", "1,2,x"], 2, "Malformed --input '1,2,x'", id="rf-input-trailing-x"),
+    cli(["bench", "lenet5", "--input", "1,2,x", "--no-progress"], 2, "Malformed --input '1,2,x'", id="bench-input-trailing-x"),
+    cli(["check", "--baseline", "{tmp}/empty_baseline.json", "--models", "lenet5", "--input", "1,2,x"], 2, "Malformed --input '1,2,x'", id="check-input-trailing-x"),
+    cli(["fit", "lenet5", "--memory", "1GiB", "--input", "1,2,x"], 2, "Malformed --input '1,2,x'", id="fit-input-trailing-x"),
     # ---- options of profile / list
     cli(["profile", "lenet5", "--format", "xml"], 2, "Unknown format", id="profile-unknown-format"),
     cli(["profile", "lenet5", "--by", "colour"], 2, "Unknown --by", id="profile-unknown-by"),
@@ -276,6 +294,10 @@ CLI_CASES = [
     cli(["rf", "lenet5", "--seeds", "0"], 2, "--seeds", id="rf-seeds-zero"),
     cli(["rf", "lenet5", "--plot", "{tmp}/rf.txt"], 2, "Cannot write a figure", id="rf-plot-bad-suffix"),
     cli(["rf", "lenet5", "--plot", "{tmp}/no/such/dir/rf.png"], 2, "does not exist", id="rf-plot-missing-folder"),
+    cli(["rf", "lenet5", "--plot", "{tmp}/a_folder.png"], 2, "is a folder; give a file name", id="rf-plot-is-a-folder"),
+    cli(["rf", "lenet5", "--plot", f"{{tmp}}/{LONG_NAME}.png"], 2, "file systems take at most 255", id="rf-plot-name-300-characters"),
+    # root writes anywhere on disk, but not in /proc (the temporary file cannot be made there)
+    cli(["rf", "lenet5", "--plot", "/proc/rf.png"], 1, "Cannot write the figure '/proc/rf.png'", id="rf-plot-into-proc", marks=HAS_PROC),
     # ---- bench (validated before anything is measured)
     cli(["bench", "lenet5", "--batch", "0", "--no-progress"], 2, "batch", id="bench-batch-zero"),
     cli(["bench", "lenet5", "--batch", "1,y", "--no-progress"], 2, "Malformed --batch", id="bench-batch-letters"),
@@ -294,6 +316,8 @@ CLI_CASES = [
     # ---- training: profile / compare --train, fit
     cli(["profile", "lenet5", "--train", "--batch", "0"], 2, "--batch must be a whole number", id="train-batch-zero"),
     cli(["profile", "lenet5", "--train", "--batch", "two"], 2, "--batch", id="train-batch-not-int"),
+    cli(["profile", "lenet5", "--train", "--batch", "99999999999999999999"], 2, "--batch must be at most", id="train-batch-beyond-int64"),
+    cli(["compare", "lenet5", "alexnet", "--train", "--batch", "2147483648"], 2, "--batch must be at most", id="compare-train-batch-beyond-int32"),
     cli(["profile", "lenet5", "--train", "--optimizer", "lion"], 2, "Unknown optimizer", id="train-unknown-optimizer"),
     cli(["profile", "lenet5", "--train", "--amp", "fp8"], 2, "--amp", id="train-unknown-amp"),
     cli(["profile", "lenet5", "--train", "--dtype", "fp64"], 2, "Unknown dtype", id="train-unknown-dtype"),
@@ -323,6 +347,9 @@ CLI_CASES = [
     cli(["check", "--format", "csv"], 2, "CSV", id="check-csv"),
     cli(["report", "--out", "{tmp}/a_file.txt", "--models", "lenet5", "--no-crosscheck"], 2, "a_file.txt", id="report-out-is-a-file"),
     cli(["report", "--out", "{tmp}/report", "--models", "nosuchnet", "--no-crosscheck"], 2, "nosuchnet", id="report-unknown-model"),
+    cli(["report", "--out", "{tmp}/a_file.txt/report", "--models", "lenet5", "--no-crosscheck"], 2, "Not a directory", id="report-out-under-a-file"),
+    cli(["report", "--out", f"{{tmp}}/{LONG_NAME}", "--models", "lenet5", "--no-crosscheck"], 2, "File name too long", id="report-out-name-300-characters"),
+    cli(["check", "--update", "--baseline", f"{{tmp}}/{LONG_NAME}.json", "--models", "lenet5"], 2, "File name too long", id="check-baseline-name-300-characters"),
 ]
 
 
@@ -374,6 +401,80 @@ def test_process_bad_input(files, request, args, code, fragment):
     assert elapsed < LIMIT_S + 10, f"{where}: took {elapsed:.1f} s"
     assert_code(proc.returncode, code, where, output)
     assert_outcome(proc.returncode, proc.stdout, proc.stderr, fragment, where)
+
+
+def _netstat_process(args: list[str], stdout) -> subprocess.CompletedProcess:
+    """`python -m netstat ARGS` with stdout at `stdout`, stderr captured."""
+    env = {k: v for k, v in os.environ.items() if k != "NETSTAT_DEBUG"}
+    env["COLUMNS"] = "200"
+    return subprocess.run([sys.executable, "-m", "netstat", *args], stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=LIMIT_S + 10, env=env)
+
+
+# Every way netstat writes to stdout: a Rich table, JSON, CSV, Markdown (a
+# short one, all of it buffered until the end), click's --version and --help.
+STDOUT_WRITERS = [
+    pytest.param(["profile", "lenet5"], id="table"),
+    pytest.param(["profile", "lenet5", "--format", "json"], id="json"),
+    pytest.param(["profile", "lenet5", "--format", "csv"], id="csv"),
+    pytest.param(["calc", "conv", "--cin", "8", "--cout", "16", "--format", "md"], id="short-md"),
+    pytest.param(["--version"], id="version"),
+    pytest.param(["--help"], id="help"),
+]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("args", STDOUT_WRITERS)
+def test_stdout_on_a_full_disk_is_one_sentence(args):
+    """`netstat ... > /dev/full`: every write fails with ENOSPC."""
+    with open("/dev/full", "w") as full:
+        proc = _netstat_process(args, full)
+    assert_code(proc.returncode, 1, "stdout > /dev/full", proc.stderr)
+    assert_one_sentence(proc.stderr, "Cannot write the output: No space left on device.", f"{args} > /dev/full")
+
+
+@pytest.mark.parametrize("args", STDOUT_WRITERS)
+def test_stdout_into_a_closed_pipe_exits_1_in_silence(args):
+    """`netstat ... | head -0`: the reader is gone (EPIPE). Exit 1 and
+    nothing on stderr, as Rich and click do; no "Exception ignored" at exit."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = _netstat_process(args, write)
+    finally:
+        os.close(write)
+    assert_code(proc.returncode, 1, "stdout into a closed pipe", proc.stderr)
+    assert proc.stderr == "", f"{args} into a closed pipe wrote to stderr:\n{proc.stderr}"
+
+
+def test_train_plot_into_a_folder_is_one_sentence(runner, files):
+    """--plot naming an existing folder: refused in one sentence, before the
+    step is traced (nothing else is said)."""
+    result = runner.invoke(app, ["profile", "lenet5", "--train", "--plot", f"{files}/a_folder.png"], env={"COLUMNS": "200", "NETSTAT_DEBUG": None})
+    assert_code(result.exit_code, 2, "train-plot-into-a-folder", result.output)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line]
+    assert "Traceback" not in result.output and "Internal error" not in result.stderr, result.stderr
+    assert errors == lines, f"expected one error and nothing else:\n{result.stderr}"
+    assert f"--plot '{files}/a_folder.png' is a folder" in errors[0]
+
+
+def test_an_overlong_path_is_shortened_in_the_message(runner, files):
+    """The 5,000-character model path: named by its start and end, not in full."""
+    spec = f"{files}/{LONG_PATH}.py:build"
+    result = runner.invoke(app, ["profile", spec], env={"COLUMNS": "200", "NETSTAT_DEBUG": None})
+    assert_code(result.exit_code, 2, "overlong-path", result.output)
+    assert_one_sentence(result.stderr, "File name too long", "overlong-path")
+    assert f"'{files}/d" in result.stderr and "d...d" in result.stderr and "d.py': File name too long." in result.stderr, result.stderr
+    assert len(result.stderr) < 250, f"the message holds the whole path ({len(result.stderr)} characters)"
+
+
+def test_a_module_instance_in_a_file_is_profiled(runner, files):
+    """file.py:inst where inst is an nn.Module instance, not a factory: profiled as it is."""
+    result = runner.invoke(app, ["profile", f"{files}/good.py:inst", "--input", "1,3,8,8", "--format", "json"], env={"NETSTAT_DEBUG": None})
+    assert result.exit_code == 0, result.output
+    totals = json.loads(result.stdout)["totals"]
+    assert totals["params"] == 3 * 4 * 3 * 3 + 4  # Conv2d(3, 4, 3) with bias
+    assert totals["madds"] == 3 * 4 * 3 * 3 * 6 * 6  # at each of the 6 x 6 outputs
 
 
 # --------------------------------------------------------------------------- the library
@@ -445,6 +546,7 @@ API_CASES = [
     api(lambda d: _netstat().profile(f"{d}/good.py:returns_int", input_size=(1, 3, 8, 8)), UsageError, "not a torch.nn.Module", id="api-profile-factory-returns-int"),
     api(lambda d: _netstat().profile(f"{d}/good.py:build"), UsageError, "input", id="api-profile-factory-without-input"),
     api(lambda d: _netstat().profile("torchvision:nonexistent"), UsageError, "torchvision has no model", id="api-profile-torchvision-nonexistent"),
+    api(lambda d: _netstat().profile("torchvision:resnet18@ResNet50_Weights.IMAGENET1K_V1"), UsageError, "ResNet18_Weights", id="api-profile-torchvision-weights-of-another-builder"),
     api(lambda d: _netstat().receptive_field("nosuchnet"), UsageError, "Unknown model", id="api-rf-unknown-model"),
     api(lambda d: _netstat().receptive_field("lenet5", input_size=(1, 1, 2, 2)), ModelRunError, "cannot run", id="api-rf-input-too-small"),
     api(lambda d: _netstat().get_model("nosuchnet"), UsageError, "Unknown model", id="api-get-model-unknown"),
@@ -476,6 +578,7 @@ API_CASES = [
     # ---- training (Analysis.training, netstat.training.fit)
     api(lambda d: _netstat().analyze("lenet5").training(batch=0), UsageError, "batch", id="api-train-batch-zero"),
     api(lambda d: _netstat().analyze("lenet5").training(batch=2.5), UsageError, "batch", id="api-train-batch-float"),
+    api(lambda d: _netstat().analyze("lenet5").training(batch=10**20), UsageError, "at most", id="api-train-batch-beyond-int64"),
     api(lambda d: _netstat().analyze("lenet5").training(optimizer="lion"), UsageError, "optimizer", id="api-train-unknown-optimizer"),
     api(lambda d: _netstat().analyze("lenet5").training(dtype="fp64"), UsageError, "dtype", id="api-train-unknown-dtype"),
     api(lambda d: _netstat().analyze("lenet5").training(amp="bf16", dtype="fp16"), UsageError, "amp", id="api-train-amp-with-fp16"),

@@ -3,6 +3,7 @@ schema, the CLI on a tiny model, and bad input. Nothing here asserts a timing.""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -346,9 +347,49 @@ def test_benchmark_module_without_input_shape():
         nb.benchmark(tiny_net(), **FAST)
 
 
-def test_compare_latency_for_compare_command():
-    out = nb.compare_latency([tiny_net(), tiny_net()], (1, 3, 8, 8), threads=1, **FAST)
-    assert len(out) == 2 and all(o["median"] > 0 and o["n"] >= 1 for o in out)
+def test_compare_bench_measures_the_comparisons_own_analyses(monkeypatch):
+    """compare --bench hands `benchmark` the Analysis objects the comparison made
+    (their sources and profiles), not the model strings to resolve again."""
+    import netstat.analysis
+
+    given, made = [], []
+    real_benchmark, real_compare = nb.benchmark, netstat.analysis.compare
+
+    def spy(model, *args, **options):
+        given.append(model)
+        return real_benchmark(model, *args, **{**options, **FAST, "threads": 1})
+
+    monkeypatch.setattr(nb, "benchmark", spy)
+    monkeypatch.setattr(netstat.analysis, "compare", lambda *a, **k: made.append(real_compare(*a, **k)) or made[-1])
+    res = runner.invoke(app, ["compare", TINY, TINY, "--input", "2,3,8,8", "--bench", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    (models,), (comparison,) = given, made
+    assert len(models) == 2 and all(m is a for m, a in zip(models, comparison.analyses))
+    assert [m["latency_ms"]["n"] >= 1 for m in json.loads(res.stdout)["models"]] == [True, True]
+
+
+def test_compare_bench_imports_each_file_once_traces_each_model_once_and_keeps_model_kwargs(monkeypatch, tmp_path):
+    """A factory that needs `width` (--model-kwargs) and takes int64 token ids."""
+    import netstat.trace
+
+    traces, real = [], netstat.trace.run_trace
+    monkeypatch.setattr(netstat.trace, "run_trace", lambda model, inputs, *a, **k: traces.append(model) or real(model, inputs, *a, **k))
+    monkeypatch.setattr(nb, "benchmark", functools.partial(nb.benchmark, **FAST, threads=1))
+    specs = []
+    for name in ("a", "b"):
+        marker = tmp_path / f"{name}.imports"
+        path = tmp_path / f"{name}.py"
+        path.write_text(
+            "import torch.nn as nn\n"
+            f"with open({str(marker)!r}, 'a') as f:\n    f.write('x')\n"
+            "def build(width):\n    return nn.Sequential(nn.Embedding(10, width), nn.Flatten(), nn.Linear(6 * width, 2))\n"
+        )
+        specs.append(f"{path}:build")
+    res = runner.invoke(app, ["compare", *specs, "--input", "1,6:int64", "--model-kwargs", "width=4", "--bench", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert [(tmp_path / f"{n}.imports").read_text() for n in ("a", "b")] == ["x", "x"]
+    assert len(traces) == 2
+    assert [m["latency_ms"]["n"] >= 1 for m in json.loads(res.stdout)["models"]] == [True, True]
 
 
 # --------------------------------------------------------------------------- CLI
@@ -401,7 +442,7 @@ def test_cli_bad_input_exit_2(args):
     assert "Error:" in res.stderr and "Traceback" not in res.output
 
 
-HUGE = str(10**12)  # 10^12 x 3 x 8 x 8 fp32 inputs: 768 TB, an allocation that fails at once
+HUGE = "2000000000"  # within the batch bound (2**31 - 1); 2e9 x 3 x 8 x 8 floats (1.5 TB) fit in no memory
 
 
 def test_cli_every_batch_out_of_memory_exits_1_with_one_sentence():

@@ -312,6 +312,29 @@ def test_cli_processes_pools_fresh_processes():
     assert len(c["per_process"]) == 2 and c["spread"] is not None and c["ratio"] > 0
 
 
+def test_child_processes_get_every_option_roofline_and_each_input():
+    from netstat.cli.bench import child_args
+
+    args = child_args({"models": ["m"], "input_shape": ["1,12:int64", "attention_mask=1,12:int64"],
+                       "model_kwargs": ["width=4"], "roofline": True, "threads": 1})
+    assert args == ["m", "--input", "1,12:int64", "--input", "attention_mask=1,12:int64", "--model-kwargs", "width=4",
+                    "--threads", "1", "--roofline"]
+
+
+@pytest.mark.parametrize("count", [0, 65, 1000, True])
+def test_a_process_count_beyond_1_to_64_is_one_sentence(count):
+    from netstat.bench.processes import check_processes
+
+    with pytest.raises(UsageError, match=r"^processes must be a whole number from 1 to 64, not"):
+        check_processes(count)
+
+
+def test_cli_too_many_processes_is_one_sentence_exit_2_before_any_runs():
+    res = runner.invoke(app, ["bench", "no_such_net", "--processes", "65", "--no-progress"])
+    assert res.exit_code == 2, res.output
+    assert "--processes must be a whole number from 1 to 64, not 65." in res.stderr
+
+
 # --------------------------------------------------------------------------- a real slowdown
 
 

@@ -555,3 +555,109 @@ def test_papers_and_update_cannot_be_combined(tmp_path):
     res = run("check", "--papers", "--update", "--baseline", str(tmp_path / "b.json"))
     assert res.exit_code == 2
     assert not (tmp_path / "b.json").exists()
+
+
+# -- issue 20, item 7: symbolic links, globs over user code, strict JSON, malformed baselines --------------------
+
+
+def test_update_through_a_symlink_updates_the_target_and_keeps_the_link(baseline, baseline_doc, tmp_path):
+    link = tmp_path / "link.json"
+    link.symlink_to(baseline.name)  # relative, as a repository would hold it
+    edit(baseline, lambda d: d["models"]["lenet5"].update(flops=5))
+    res = run("check", "--baseline", str(link), "--update", "--models", "lenet5")
+    assert res.exit_code == 0, res.output
+    assert link.is_symlink() and os.readlink(link) == baseline.name
+    assert json.loads(baseline.read_text())["models"]["lenet5"]["flops"] == baseline_doc["models"]["lenet5"]["flops"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json", "link.json"]  # no lock or temporary file left
+
+
+GLOB_PINNED = """
+import torch.nn as nn
+
+
+def small() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 2, 1), nn.Flatten())
+
+
+def large() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 1), nn.Flatten())
+"""
+
+
+@pytest.mark.parametrize(
+    "broken, error",
+    [
+        (GLOB_PINNED.replace("-> nn.Module", ""), "No factory of 'models.py' matches '*'."),  # nothing annotated any more
+        (GLOB_PINNED + "\nraise RuntimeError('no GPU here')\n", "Importing 'models.py' failed: RuntimeError: no GPU here."),
+        ("import torch.nn as nn\n", "No factory of 'models.py' matches '*'."),
+    ],
+    ids=["unannotated", "fails-to-import", "emptied"],
+)
+def test_a_glob_over_a_file_that_broke_never_empties_its_baseline(tmp_path, monkeypatch, wide, broken, error):
+    monkeypatch.chdir(tmp_path)
+    Path("models.py").write_text(GLOB_PINNED)
+    res = run("check", "--baseline", "b.json", "--update", "--models", "models.py:*", "--input", "1,3,8,8")
+    assert res.exit_code == 0, res.output
+    before = Path("b.json").read_bytes()
+    assert sorted(json.loads(before)["models"]) == ["models.py:large", "models.py:small"]
+    Path("models.py").write_text(broken)
+    for extra in (["--update"], []):
+        res = run("check", "--baseline", "b.json", "--models", "models.py:*", *extra)
+        assert res.exit_code == 2, res.output
+        assert error in flat(res) and "The baseline keeps its 2 models under 'models.py:*' as they are" in flat(res)
+        assert "Traceback" not in res.output
+        assert Path("b.json").read_bytes() == before
+
+
+def test_a_glob_over_a_file_that_lost_one_factory_reports_it_removed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("models.py").write_text(GLOB_PINNED)
+    assert run("check", "--baseline", "b.json", "--update", "--models", "models.py:*", "--input", "1,3,8,8").exit_code == 0
+    Path("models.py").write_text(GLOB_PINNED.split("def large")[0])
+    res = run("check", "--baseline", "b.json", "--models", "models.py:*", "--format", "json")
+    assert res.exit_code == 1 and json.loads(res.stdout)["removed"] == ["models.py:large"]
+
+
+def _no_constants(name: str):
+    raise AssertionError(f"the JSON holds {name}, which is not JSON")
+
+
+def test_check_json_is_strict_json_when_the_baseline_holds_non_finite_numbers(baseline, baseline_doc):
+    edit(baseline, lambda d: d["models"]["lenet5"].update(flops="<NaN>", madds="<-Infinity>", params="<1e999>"))
+    text = baseline.read_text().replace('"<NaN>"', "NaN").replace('"<-Infinity>"', "-Infinity").replace('"<1e999>"', "1e999")
+    baseline.write_text(text)  # what Python's JSON reads: NaN, -Infinity, and a number too large for a float (inf)
+    res = run("check", "--baseline", str(baseline), "--format", "json")
+    assert res.exit_code == 1, res.output
+    data = json.loads(res.stdout, parse_constant=_no_constants)
+    drift = {d["quantity"]: d for d in data["drift"] if d["model"] == "lenet5"}
+    lenet = baseline_doc["models"]["lenet5"]
+    assert drift["flops"] == {"model": "lenet5", "quantity": "flops", "baseline": "NaN", "now": lenet["flops"], "delta": None, "relative": None}
+    assert drift["madds"]["baseline"] == "-Infinity" and drift["madds"]["delta"] is None and drift["madds"]["relative"] is None
+    assert drift["params"]["baseline"] == "Infinity" and drift["params"]["now"] == lenet["params"]
+    table = run("check", "--baseline", str(baseline))
+    assert table.exit_code == 1 and "Internal error" not in table.output
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("[" * 100_000 + "]" * 100_000, "is not valid JSON: it is nested too deeply to read."),
+        ('{"schema_version": "1.1", "models": {"lenet5": {"params": ' + "7" * 5000 + "}}}", "is not valid JSON: a number in it has more than"),
+        ('{"schema_version": "1.1", "models": {"lenet5": {"flops": ' + "[" * 500 + "]" * 500 + "}}}", "holds a value nested deeper than any quantity."),
+        ('{"schema_version": "1.1", "models": {"lenet5": {"inputs": [{"name": "0", "shape": "1x3"}]}}}', "the inputs of 'lenet5' are not a list of {name, shape, dtype} inputs."),
+        ('{"schema_version": "1.1", "models": {"lenet5": {"input_shape": [1, -3]}}}', "the input_shape of 'lenet5' is not a shape."),
+    ],
+    ids=["deep", "long-number", "deep-value", "bad-inputs", "bad-input-shape"],
+)
+def test_a_malformed_baseline_gets_one_sentence(tmp_path, monkeypatch, wide, content, problem):
+    monkeypatch.setattr(checking, "measure", never_measure)
+    path = tmp_path / "b.json"
+    path.write_text(content)
+    for extra in ([], ["--update"], ["--format", "json"]):
+        res = run("check", "--baseline", str(path), "--models", "lenet5", *extra)
+        assert res.exit_code == 2, res.output
+        assert f"Error: The baseline '{path}' " in flat(res) and problem in flat(res)
+        assert len(res.output.strip().splitlines()) == 1 and "Internal error" not in res.output
+    with pytest.raises(UsageError):
+        checking.load_baseline(path)
+    assert path.read_text() == content

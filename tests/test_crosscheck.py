@@ -4,6 +4,7 @@ explanation of every difference adds up, and each peer follows its rule."""
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 import torch
@@ -13,10 +14,6 @@ import torch.nn.functional as F
 from netstat import crosscheck as cc
 from netstat.render import to_markdown
 from netstat.render.check import crosscheck_compact_table, crosscheck_summary_table, crosscheck_tables
-
-needs_peers = pytest.mark.skipif(
-    importlib.util.find_spec("fvcore") is None or importlib.util.find_spec("thop") is None, reason="fvcore and thop are needed"
-)
 
 
 class Mixed(nn.Module):
@@ -56,7 +53,6 @@ def _check_adds_up(result: cc.CrossCheck) -> None:
         assert sum(t.netstat_flops for t in peer.terms) == result.flops
 
 
-@needs_peers
 @pytest.mark.parametrize("name", ["lenet5", "resnet20_cifar", "squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5", "densenet_bc_100_12"])
 def test_zoo_explanations_add_up_and_are_fully_explained(name):
     result = cc.crosscheck(name)
@@ -68,7 +64,6 @@ def test_zoo_explanations_add_up_and_are_fully_explained(name):
     assert thop.params == thop.predicted_params
 
 
-@needs_peers
 def test_mixed_module_adds_up_and_every_rule_holds():
     model = Mixed()
     result = cc.crosscheck(model, (2, 3, 16, 16))
@@ -90,7 +85,6 @@ def test_mixed_module_adds_up_and_every_rule_holds():
     assert "invisible" in rows["elementwise"] and "nn.Upsample" in rows["interp"]
 
 
-@needs_peers
 def test_the_users_module_is_left_as_it_was():
     model = Mixed().train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -122,7 +116,7 @@ def test_a_missing_peer_is_reported_in_its_column(monkeypatch):
 
 
 def test_a_crashing_peer_is_reported_in_its_column(monkeypatch):
-    def boom(model, x):
+    def boom(model, args, kwargs):
         raise RuntimeError("tracer exploded\nsecond line")
 
     monkeypatch.setitem(cc._RUNNERS, "fvcore", boom)
@@ -134,7 +128,6 @@ def test_a_crashing_peer_is_reported_in_its_column(monkeypatch):
     assert "crashed" in table.rows[0]
 
 
-@needs_peers
 def test_tables_show_totals_and_the_explanation():
     result = cc.crosscheck("lenet5")
     tables = crosscheck_tables(result)
@@ -161,3 +154,64 @@ def test_op_classes_of_reductions():
     assert cc.op_class(record("amax"), {"self": (1, 8, 7, 7), "dim": [2, 3]}, True) == "maxpool"
     assert cc.op_class(record("add"), {}, True) == "elementwise"
     assert cc.op_class(record("cat"), {}, True) == "movement"
+
+
+def test_the_peers_are_required_so_no_test_here_skips_without_them():
+    """fvcore and thop are dependencies of netstat (pyproject.toml), so every
+    test of them runs: none is marked to skip when one is missing."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    required = {re.split(r"[<>=!~ ]", d, maxsplit=1)[0] for d in pyproject["project"]["dependencies"]}
+    assert {"fvcore", "thop"} <= required
+    tests = [f for name, f in globals().items() if name.startswith("test_") and callable(f)]
+    assert [(f.__name__, m.name) for f in tests for m in getattr(f, "pytestmark", []) if m.name in ("skip", "skipif")] == []
+
+
+# --------------------------------------------------------------------------- the model's whole inputs (issue 20)
+
+
+from example_models import Tokens, TwoInputs  # noqa: E402 - the shared models of issue 20
+
+
+def test_crosscheck_runs_every_peer_on_a_two_input_model():
+    result = cc.crosscheck(TwoInputs(), [(1, 3, 16, 16), (1, 8)])
+    _check_adds_up(result)
+    assert all(peer.unexplained == 0 for peer in result.peers)
+    assert result.peer("flop_counter").total == 2 * (result.classes["conv"].madds + result.classes["matmul"].madds)
+    assert result.inputs == [{"name": "0", "shape": [1, 3, 16, 16], "dtype": "float32"}, {"name": "1", "shape": [1, 8], "dtype": "float32"}]
+    assert "1x3x16x16, 1x8" in crosscheck_tables(result)[0].title
+
+
+def test_crosscheck_keeps_int64_token_ids():
+    from netstat.spec import InputSpec
+
+    result = cc.crosscheck(Tokens(), [InputSpec((1, 12), "int64")])
+    _check_adds_up(result)
+    assert result.peer("fvcore").total == result.peer("thop").total == 16 * 2  # nn.Linear(16, 2): one per multiply-add
+    assert "1x12:int64" in crosscheck_tables(result)[0].title
+
+
+def test_crosscheck_skips_positional_only_peers_for_keyword_inputs():
+    from netstat.inputs import Inputs, InputSpec
+
+    inputs = Inputs.of([InputSpec((1, 12), "int64")], {"attention_mask": InputSpec((1, 12), "int64")})
+    result = cc.crosscheck(Tokens(), inputs)
+    for name in ("fvcore", "thop"):
+        peer = result.peer(name)
+        assert peer.status == "skipped" and peer.total is None
+        assert peer.message == f"{name} passes only positional inputs to the model, and this model also takes keyword inputs (attention_mask)."
+    fc = result.peer("flop_counter")
+    assert fc.ok and fc.total == 2 * 16 * 2 and sum(t.difference for t in fc.terms) == result.flops - fc.total
+    md = "".join(to_markdown(t) for t in crosscheck_tables(result))
+    assert "keyword inputs (attention_mask)" in md and "attention_mask=1x12:int64" in md
+
+
+@pytest.mark.parametrize("mode", [torch.inference_mode, torch.no_grad], ids=["inference_mode", "no_grad"])
+def test_crosscheck_gives_the_same_numbers_inside_inference_mode_and_no_grad(mode):
+    outside = cc.crosscheck(TwoInputs(), [(1, 3, 16, 16), (1, 8)]).to_dict()
+    with mode():
+        inside = cc.crosscheck(TwoInputs(), [(1, 3, 16, 16), (1, 8)]).to_dict()
+    assert all(p["status"] == "ok" for p in inside["peers"])
+    assert inside == outside

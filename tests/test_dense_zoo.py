@@ -268,6 +268,14 @@ def test_torchvision_ssd300_through_spec_loader():
     assert p.totals["madds"] == netstat.profile("ssd300_vgg16").totals["madds"]
 
 
+def test_detection_keeps_no_unused_detector_test():
+    """`netstat.detection.is_detector` had no caller: `fix_counts` (None for a
+    model that is not a detector) is the one place that decides."""
+    import netstat.detection
+
+    assert not hasattr(netstat.detection, "is_detector")
+
+
 @requires_torchvision
 def test_torchvision_fasterrcnn_through_spec_loader():
     """Faster R-CNN's RoI pooling assigns boxes to levels by value (nonzero):

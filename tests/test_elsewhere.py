@@ -97,9 +97,9 @@ class TwoInputs(nn.Module):
 
 def test_several_inputs_with_a_dtype():
     p = netstat.profile(TwoInputs(), input_size=[InputSpec((2, 5), "int64"), (2, 5, 8)])
-    assert p.inputs == [{"shape": [2, 5], "dtype": "int64"}, {"shape": [2, 5, 8], "dtype": "float32"}]
+    assert p.inputs == [{"name": "0", "shape": [2, 5], "dtype": "int64"}, {"name": "1", "shape": [2, 5, 8], "dtype": "float32"}]
     assert p.totals["madds"] == 2 * 5 * 8 * 16  # the Linear only; an embedding look-up multiplies nothing
-    with pytest.raises(UsageError, match=r"forward takes 2 inputs \(ids, features\), but 1 was given"):
+    with pytest.raises(UsageError, match=r"forward takes 2 inputs \(ids, features\), but 1 positional was given"):
         netstat.profile(TwoInputs(), input_size=(2, 5))
 
 
@@ -113,7 +113,7 @@ def test_several_inputs_from_the_cli(tmp_path):
         "def build():\n    return M()\n"
     )
     data = _cli_json("profile", f"{path}:build", "--input", "2,5:int64", "--input", "2,5,8")
-    assert data["inputs"][0] == {"shape": [2, 5], "dtype": "int64"} and data["totals"]["madds"] == 2 * 5 * 8 * 16
+    assert data["inputs"][0] == {"name": "0", "shape": [2, 5], "dtype": "int64"} and data["totals"]["madds"] == 2 * 5 * 8 * 16
     result = CliRunner().invoke(app, ["profile", f"{path}:build", "--input", "2,5:int64"])
     assert result.exit_code == 2 and "takes 2 inputs" in result.stderr
 

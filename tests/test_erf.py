@@ -329,3 +329,13 @@ def test_cli_verify_table(tmp_path):
     out = runner.invoke(app, ["rf", "mobilenet_v2", "--verify", "--input", "1,3,64,64", "--depth", "1"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
     assert "agree" in out.output and "NO" not in out.output
+
+
+@pytest.mark.parametrize("mode", [torch.inference_mode, torch.no_grad], ids=["inference_mode", "no_grad"])
+def test_verify_and_effective_rf_are_the_same_inside_inference_mode_and_no_grad(mode):
+    check, erf = verify("lenet5"), effective_rf("lenet5", seeds=1)
+    with mode():
+        check_inside, erf_inside = verify("lenet5"), effective_rf("lenet5", seeds=1)
+    assert check.agree and check_inside.agree
+    assert [r.to_dict() for r in check_inside.rows] == [r.to_dict() for r in check.rows]
+    assert (erf_inside.r50, erf_inside.r95) == (erf.r50, erf.r95) and (erf_inside.heatmap == erf.heatmap).all()

@@ -167,6 +167,31 @@ def test_max_unpool():
     assert p.totals["flops"] == 2 * 2 * 2 * 3  # only the pool's comparisons
 
 
+class AddmmActivation(nn.Module):
+    """aten._addmm_activation, the fused linear + ReLU (or GELU) a traced or compiled model can call."""
+
+    def __init__(self, fin: int, fout: int, use_gelu: bool):
+        super().__init__()
+        self.weight, self.bias, self.use_gelu = nn.Parameter(torch.ones(fin, fout)), nn.Parameter(torch.ones(fout)), use_gelu
+
+    def forward(self, x):
+        return torch.ops.aten._addmm_activation(self.bias, x, self.weight, use_gelu=self.use_gelu)
+
+
+def test_addmm_activation_is_addmm_plus_its_activation():
+    # bias (5,) + (3, 4) @ (4, 5): 3*4*5 = 60 MAdds; FLOPs 2*60 + 15 bias adds (one per output of
+    # 3 x 5), then the activation on each of the 15 outputs at netstat's per-element constant:
+    # ReLU 1 (max(x, 0)), GELU 5 (the erf form, which the CPU kernel and the meta trace run).
+    relu, gelu = formulas.FLOPS_PER_ELEMENT["relu"], formulas.FLOPS_PER_ELEMENT["gelu"]
+    assert (relu, gelu) == (1, 5)
+    for use_gelu, per_element in ((False, relu), (True, gelu)):
+        direct = formulas.FORMULAS[torch.ops.aten._addmm_activation](self=(5,), mat1=(3, 4), mat2=(4, 5), use_gelu=use_gelu, out=[(3, 5)])
+        assert direct == Cost(60, 2 * 60 + 15 + per_element * 15)
+        p = profile(AddmmActivation(4, 5, use_gelu), input_size=(3, 4))
+        assert p.by_operator()["aten._addmm_activation.default"]["flops"] == direct.flops
+        assert (p.totals["madds"], p.totals["flops"], p.uncounted_ops) == (60, direct.flops, {})
+
+
 def test_formula_is_a_pure_function_of_shapes():
     # Called directly, without any tensor.
     assert formulas.convolution(input=(1, 8, 32, 32), weight=(16, 8, 3, 3), bias=(16,), out=[(1, 16, 32, 32)]) == Cost(

@@ -78,6 +78,27 @@ def test_quantized_model_matches_torchvision(name):
     assert weights.meta["num_params"] == p.totals["params"] + folded + aux
 
 
+@pytest.mark.parametrize("name", ["quantized_resnet18", "quantized_inception_v3"])
+def test_published_params_note_splits_the_difference_into_folded_batchnorms_and_absent_modules(name):
+    """torchvision publishes the float model's num_params; the note says how
+    many more that is, and why: folded BatchNorms (one parameter per channel,
+    counted on the float twin) and, for quantized_inception_v3, AuxLogits
+    (counted on torchvision's float inception_v3), which the int8 model lacks."""
+    p = profiled(name)
+    published = tvm.get_model_weights(name).DEFAULT.meta["num_params"]
+    folded = sum(m.num_features for m in float_twin(name).modules() if isinstance(m, nn.BatchNorm2d))
+    aux = n_params(tvm.inception_v3(weights=None, aux_logits=True, init_weights=False).AuxLogits) if name == "quantized_inception_v3" else 0
+    [note] = [n for n in p.notes if n.startswith("torchvision publishes")]
+    parts = f"{folded:,} that folding each BatchNorm into its conv removes"
+    assert f"{published - p.totals['params']:,} more than here = {parts}" in note, note
+    if aux:
+        assert published - p.totals["params"] == folded + aux
+        assert f" + {aux:,} in AuxLogits, which the int8 model does not have." in note, note
+    else:
+        assert published - p.totals["params"] == folded
+        assert "does not have" not in note
+
+
 def test_quantized_resnet18_numbers():
     p = profiled("quantized_resnet18")
     assert p.totals["madds"] == 1_814_073_344  # the float resnet18's, to the MAdd

@@ -40,6 +40,21 @@ def closed_form(layers):
     return r, j
 
 
+def test_rf_propagation_follows_only_the_spatial_axes():
+    """The batch-dim walk (`netstat.rf.batch_mixing`, `Propagator.run(batch=True)`)
+    had no caller: `rf --verify` finds batch mixing with real forwards
+    (netstat.erf.probes.batch_mixing). It is gone from the API."""
+    import inspect
+
+    import netstat.rf
+    from netstat.rf import propagate
+
+    assert "batch_mixing" not in netstat.rf.__all__ and not hasattr(propagate, "batch_mixing")
+    with pytest.raises(AttributeError):
+        netstat.rf.batch_mixing  # noqa: B018 - the lazy __getattr__ must not know it
+    assert list(inspect.signature(propagate.Propagator.run).parameters) == ["self"]
+
+
 # --------------------------------------------------------------------------- chains
 
 
@@ -526,3 +541,37 @@ def test_cli_plot_growth(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [m["model"] for m in json.loads(out.stdout)["models"]] == ["vgg11", "resnet18"]
     assert not [p for p in tmp_path.iterdir() if p.name != "rf.png"]  # no temporary file left
+
+
+@pytest.mark.parametrize("mode", [torch.inference_mode, torch.no_grad], ids=["inference_mode", "no_grad"])
+def test_receptive_field_is_the_same_inside_inference_mode_and_no_grad(mode):
+    import netstat
+
+    outside = netstat.receptive_field("resnet18")
+    with mode():
+        inside = netstat.receptive_field("resnet18")
+    layer4 = next(layer for layer in inside.layers if layer.name == "layer4")
+    assert not layer4.rf.is_global and layer4.describe() == "435, stride 32"
+    assert inside.to_dict() == outside.to_dict()
+
+
+
+def test_a_batch_filled_image_by_image_keeps_its_spatial_axes():
+    """A detector's transform fills a new batch tensor through select(0, i)
+    views; the conv reading the batch must see the written images' axes (it
+    raised IndexError: the state written through the 3-d view was 3-d)."""
+    import torch.nn as nn
+
+    class Batcher(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            batch = x.new_zeros((1, 3, 16, 16))
+            batch[0].copy_(x[0] * 2)
+            return self.conv(batch)
+
+    result = receptive_field(Batcher(), input_size=(1, 3, 16, 16))
+    conv = next(layer for layer in result.layers if layer.path == "conv")
+    assert conv.describe().startswith("3, stride 2")

@@ -21,6 +21,8 @@ import netstat
 from netstat.errors import NetstatError
 
 DEVICES = ["meta", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+OUTSIDE: list = []  # state outside the model that a user's hook reaches
+CALLER_MODES = {"plain": torch.enable_grad, "no_grad": torch.no_grad, "inference_mode": torch.inference_mode}
 SIZE = 12
 
 
@@ -42,6 +44,7 @@ class Probe(nn.Module):
         self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
         self.count, self.branch, self.raises = count, branch, raises
         self.seen = 0  # a plain attribute a forward updates
+        self.acts: dict = {}  # what a user's feature hook fills
 
     def forward(self, x):
         x = (self.encoder if hasattr(self, "encoder") else self.backbone)(x)
@@ -72,6 +75,9 @@ def probes(draw):
             m.training = not m.training
     if draw(st.booleans()):
         model.backbone[0].register_forward_hook(lambda mod, inp, out: None)
+    if draw(st.booleans()):  # a feature-extraction hook closing over the model and outside state
+        model.backbone[0].register_forward_hook(lambda mod, inp, out: (OUTSIDE.append(out), model.acts.__setitem__("c", out)))
+        model.head.register_forward_pre_hook(lambda mod, args: OUTSIDE.append(torch.rand(1)))  # one that draws from the RNG
     if draw(st.booleans()):
         with torch.no_grad():
             model.backbone[0].weight.normal_()
@@ -92,6 +98,9 @@ def snapshot(model: nn.Module) -> dict:
         "modules": [(name, id(m), m.training, len(m._forward_hooks), len(m._forward_pre_hooks)) for name, m in model.named_modules(remove_duplicate=False)],
         "attrs": {name: {k: v for k, v in vars(m).items() if not k.startswith("_")} for name, m in model.named_modules()},
         "global_hooks": (len(nn.modules.module._global_forward_hooks), len(nn.modules.module._global_forward_pre_hooks)),
+        "reached": (len(OUTSIDE), sorted(getattr(model, "acts", {}))),
+        "rng": torch.random.get_rng_state(),
+        "modes": (torch.is_grad_enabled(), torch.is_inference_mode_enabled(), torch.get_default_dtype()),
     }
 
 
@@ -100,6 +109,9 @@ def assert_same(before: dict, after: dict) -> None:
     assert after["modules"] == before["modules"]
     assert after["attrs"] == before["attrs"]
     assert after["global_hooks"] == before["global_hooks"]
+    assert after["reached"] == before["reached"], "a user's hook reached outside state"
+    assert torch.equal(after["rng"], before["rng"]), "the global RNG moved"
+    assert after["modes"] == before["modes"]
     assert before["state"].keys() == after["state"].keys()
     for key, (dtype, device, shape, bits) in before["state"].items():
         a_dtype, a_device, a_shape, a_bits = after["state"][key]
@@ -118,6 +130,7 @@ def _apis():
         ("verify", lambda m: verify(m, input_size=shape)),
         ("effective_rf", lambda m: effective_rf(m, input_size=shape, seeds=1)),
         ("crosscheck", lambda m: crosscheck(m, input_size=shape)),
+        ("training", lambda m: netstat.analyze(m, input_size=(2, 3, SIZE, SIZE)).training(batch=2)),
     ]
     calls += [
         (f"benchmark[{d}]", lambda m, d=d: netstat.benchmark(m, input_size=shape, device=d, batches=[1], min_time=0.01, max_time=0.05))
@@ -131,15 +144,18 @@ API_CALLS = _apis()
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(model=probes())
-def test_every_api_leaves_the_model_exactly_as_it_was(model):
-    before = snapshot(model)
-    for name, call in API_CALLS:
-        try:
-            call(model)
-        except NetstatError:
-            assert model.raises or model.branch, f"{name} failed on a model that runs"
-        assert_same(before, snapshot(model))
+@given(model=probes(), mode=st.sampled_from(sorted(CALLER_MODES)))
+def test_every_api_leaves_the_model_exactly_as_it_was(model, mode):
+    """Also inside the caller's no_grad / inference_mode: the model, the
+    objects its hooks reach, the RNG and the modes are as they were."""
+    with CALLER_MODES[mode]():
+        before = snapshot(model)
+        for name, call in API_CALLS:
+            try:
+                call(model)
+            except NetstatError:
+                assert model.raises or model.branch, f"{name} failed on a model that runs"
+            assert_same(before, snapshot(model))
 
 
 # --- the defects of issue 11, each as it was reported ----------------------------

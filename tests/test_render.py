@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from netstat.cli import app
-from netstat.render import Column, Table, emit, to_csv
+from netstat.render import Column, Table, emit, to_csv, to_markdown
 
 RESNET50_TYPES = ["Conv2d", "Linear", "BatchNorm2d", "ReLU", "add (functional)", "MaxPool2d", "AdaptiveAvgPool2d", "view (functional)"]
 COMPARED = ["vgg16", "mobilenet_v1", "resnet50"]
@@ -137,3 +138,40 @@ def test_names_wider_than_the_limit_print_whole(monkeypatch, capsys):
 def test_pipe_prints_natural_width(monkeypatch, capsys):
     out = _emit_table(None, monkeypatch, capsys)
     assert "a note that may wrap between its words" in out and "123,456,789" in out
+
+
+def _marked_table() -> Table:
+    """Cells, header, title and footer with Rich markup; one cell with escaped brackets."""
+    t = Table("[bold]Check[/] · run", [Column("[bold]Layer[/]", "left"), Column("Shape", "left"), Column("Agree", "left")])
+    t.add_row(["features.0", "\\[1, 6] [dim]x2[/]", "[green]ok[/]"])
+    t.add_row(["features.1", "-", "[bold red]NO[/]"])
+    t.footer.append("[yellow]Note:[/] done")
+    return t
+
+
+def test_markdown_is_plain_text_without_rich_markup():
+    md = to_markdown(_marked_table())
+    assert md.splitlines()[0] == "### Check · run"
+    assert "| Layer | Shape | Agree |" in md
+    assert "| features.0 | [1, 6] x2 | ok |" in md and "| features.1 | - | NO |" in md
+    assert "Note: done" in md and "[/" not in md
+
+
+def test_csv_of_formatted_cells_is_plain_text_and_raw_values_stay_as_given():
+    rows = list(csv.reader(io.StringIO(to_csv(_marked_table()))))
+    assert rows == [["Layer", "Shape", "Agree"], ["features.0", "[1, 6] x2", "ok"], ["features.1", "-", "NO"]]
+    raw = Table("t", [Column("name", "left"), Column("n")])
+    raw.add_row(["[green]a[/]", "1"], raw=["[a]", 1])
+    assert to_csv(raw) == "name,n\n[a],1\n"
+
+
+def test_json_document_leads_with_the_schema_version(capsys):
+    from netstat.render import document
+    from netstat.schema import SCHEMA_VERSION
+
+    emit([], {"models": [1]}, "json")
+    out = capsys.readouterr().out
+    assert out.startswith('{\n  "schema_version": "1.1",') and json.loads(out) == {"schema_version": SCHEMA_VERSION, "models": [1]}
+    assert list(document({"model": "m", "schema_version": SCHEMA_VERSION})) == ["schema_version", "model"]
+    with pytest.raises(ValueError, match="schema_version 1"):
+        document({"schema_version": 1})

@@ -72,7 +72,7 @@ def _first_difference(fast, oracle) -> str:
 @pytest.mark.parametrize("name", MODELS)
 def test_a_trace_with_rules_records_what_the_meta_kernels_give(name):
     source = spec.resolve(name)
-    model = netstat_trace._model_on(source, "meta")
+    model = source.instantiate("meta")
     fast = netstat_trace.run_trace(model, source.inputs, "meta")
     oracle = netstat_trace.run_trace(model, source.inputs, "meta", shape_rules=False)
     assert _records(fast) == _records(oracle), _first_difference(fast, oracle)
@@ -358,6 +358,6 @@ def test_the_recorder_keeps_dynamo_off_only_while_it_is_not_imported():
     """TorchDispatchMode wraps a mode's __torch_dispatch__ in torch._disable_dynamo
     unless _should_skip_dynamo says no; netstat's recorder says no, and takes the
     wrapped twin once the process has torch._dynamo (it may be compiling)."""
-    assert not netstat_trace._Recorder._should_skip_dynamo()
-    assert netstat_trace._CompileSafeRecorder._should_skip_dynamo()
-    assert netstat_trace._CompileSafeRecorder.__torch_dispatch__ is not netstat_trace._Recorder.__torch_dispatch__
+    assert not netstat_trace.Recorder._should_skip_dynamo()
+    assert netstat_trace.CompileSafeRecorder._should_skip_dynamo()
+    assert netstat_trace.CompileSafeRecorder.__torch_dispatch__ is not netstat_trace.Recorder.__torch_dispatch__

@@ -2,11 +2,20 @@
 
 The protocol (every choice is recorded in each result's JSON):
 
-1. The model is built on the chosen device with real (randomly initialised)
-   weights, converted to the dtype and memory format asked for, put in eval
-   mode and, with ``compile_mode``, wrapped in ``torch.compile``. A user's own
-   module is never run: a working copy of it is timed (its forward may update
-   buffers or caches). The input is fixed (standard normal, seed 0). Everything runs under ``torch.inference_mode()``
+1. The model comes from ``ModelSource.instantiate`` on the chosen device:
+   netstat's own build with real weights (seed 0, the caller's RNG
+   untouched), or a working copy of a user's own module, which is never run
+   (its forward may update buffers or caches); a detector's box counts are
+   fixed, the same as in the profile that gives its MAdds. It is converted to
+   the dtype and memory format asked for, put in eval mode and, with
+   ``compile_mode``, wrapped in ``torch.compile``. The inputs are the model's
+   own or the caller's (``netstat.inputs.Inputs``: every positional and
+   keyword input), at each batch (``Inputs.with_batch``), made on the device
+   (``Inputs.materialise``: zeros for a shape, so token ids stay in range; a
+   copy of a real example), the floating-point ones cast with the model
+   (token ids stay int64). Everything runs in netstat's own modes
+   (``netstat.isolation.own_modes``: the caller's inference mode, autocast
+   and RNG set aside), under ``torch.inference_mode()``
    (and ``torch.autocast`` with ``amp``), with the thread count set explicitly
    (default: every core this process may use), Python's garbage collector
    paused while timing and, on glibc, malloc kept from returning activation
@@ -72,7 +81,7 @@ from netstat.bench.protocol import Measurement, Protocol, WarmUp, make_step, mea
 from netstat.bench.interleaved import Plan
 from netstat.bench.results import SCHEMA_VERSION, BenchProgress, BenchResult, BenchResults, BenchRun, ProgressFn, to_json
 from netstat.bench.roofline import Roofline, measure_roofline
-from netstat.bench.run import COMPILE_MODES, MODES, UNSTABLE_IQR, benchmark, compare_latency
+from netstat.bench.run import COMPILE_MODES, MODES, UNSTABLE_IQR, benchmark
 from netstat.bench.run import _prepare  # noqa: F401 - tests/test_bench.py checks the working copy through it
 from netstat.bench.stats import Stats, median_ci_ranks, median_ci_rel, percentile, summarize
 
@@ -96,7 +105,6 @@ __all__ = [
     "Stats",
     "WarmUp",
     "benchmark",
-    "compare_latency",
     "environment",
     "gc_paused",
     "make_step",

@@ -24,9 +24,17 @@ from netstat.schema import SCHEMA_VERSION
 ProcessReport = Callable[[int, int], None]  # (process index done, count)
 
 
+MAX_PROCESSES = 64
+
+
 def check_processes(count: Any) -> None:
-    if not (isinstance(count, int) and count >= 1):
-        raise ArgumentError("{processes} must be a positive whole number, not {given}.", given=count)
+    """A process count is a whole number from 1 to MAX_PROCESSES (64). The
+    processes run one after another, so the bound is not the number of cores
+    but the time: 64 runs of even a short measurement take many minutes, and a
+    count beyond it is more likely a slip (a batch or a thread count) than a
+    wish; one sentence (UsageError) says so."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PROCESSES:
+        raise ArgumentError("{processes} must be a whole number from 1 to {most}, not {given}.", most=MAX_PROCESSES, given=count)
 
 
 def in_processes(args: Sequence[str], count: int, timeout_s: float, report: ProcessReport | None = None) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ class BenchResult:
     batch: int
     dtype: str
     mode: str
-    input_shape: tuple[int, ...]
+    input_shape: tuple[int, ...]  # the first input's
     status: str = "ok"  # "ok" | "oom"
     error: str | None = None
     stats: Stats | None = None  # per-iteration time, ns
@@ -51,6 +51,13 @@ class BenchResult:
     warnings: list[str] = field(default_factory=list)
     protocol: dict[str, Any] = field(default_factory=dict)
     env: dict[str, Any] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # every input the forward got (Inputs.to_dict)
+    inputs_text: str = ""  # the same, as Inputs.describe() writes it
+
+    @property
+    def described_inputs(self) -> str:
+        """'1x3x224x224' or '1x12:int64, attention_mask=1x12:int64'."""
+        return self.inputs_text or "x".join(map(str, self.input_shape))
 
     @property
     def median_ms(self) -> float | None:
@@ -96,6 +103,7 @@ class BenchResult:
             "dtype": self.dtype,
             "mode": self.mode,
             "input_shape": list(self.input_shape),
+            "inputs": list(self.inputs),
             "status": self.status,
             "error": self.error,
             "latency_ms": None if self.stats is None else self.stats.to_ms(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Sequence
 
 from netstat.bench.environment import (
@@ -34,9 +34,11 @@ from netstat.bench.results import BenchProgress, BenchResult, BenchResults, Benc
 from netstat.bench.roofline import Roofline, measure_roofline
 from netstat.bench.stats import NS, summarize
 from netstat.errors import PARAMETERS, ArgumentError, ModelRunError, NetstatError, UsageError, first_line
+from netstat.inputs import DTYPES as INPUT_DTYPES, Inputs
 
 MODES = ("latency", "throughput")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+MAX_BATCH = 2**31 - 1  # as a training step's --batch: beyond it no tensor of the input's shape can be indexed
 UNSTABLE_IQR = 0.10  # warn when IQR / median reaches this
 KERNEL_SHARE_WARNING = 0.05  # warn when the kernel's time is this share of the measured time
 
@@ -55,6 +57,7 @@ class _Run:
     mode: str
     costs: bool
     protocol: Protocol
+    allocator: str
 
     @property
     def cuda(self) -> bool:
@@ -99,12 +102,46 @@ class _Timing:
     kernel: KernelWork
 
 
+@dataclass
+class _Model:
+    """One model of the plan: its source, the batch sizes to time it at, and
+    the analyses its costs come from, one per distinct input (a caller's
+    Analysis for its own inputs: not traced again)."""
+
+    source: Any
+    batches: list[int]
+    analyses: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def inputs(self, batch: int) -> Inputs:
+        """The forward's inputs at `batch` (the one batch substitution)."""
+        return self.source.inputs.with_batch(batch)
+
+    def analysis(self, inputs: Inputs):
+        """The Analysis of this model on `inputs`, made once."""
+        from netstat.analysis import Analysis
+        from netstat.spec import resolve
+
+        key = _key(inputs)
+        if key not in self.analyses:
+            self.analyses[key] = Analysis(resolve(self.source, inputs=inputs))
+        return self.analyses[key]
+
+
+def _key(inputs: Inputs) -> str:
+    """Inputs with the same names, shapes, dtypes and constants have the same key."""
+    return repr(inputs.to_dict())
+
+
 # --------------------------------------------------------------------------- benchmark()
 
 
 def benchmark(
     model: Any,
-    input_size: Sequence[int] | None = None,
+    input_size: Any = None,
     *,
     device: str = "cpu",
     batches: Sequence[int] | None = None,
@@ -124,52 +161,71 @@ def benchmark(
     interleave: bool | None = None,
     drop_unsteady: bool = False,
     progress: ProgressFn | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    inputs: Any = None,
+    kwargs: dict[str, Any] | None = None,
 ) -> BenchResults:
-    """Measure one or more models (names, specs or nn.Modules; a list for
-    several) at each batch size, following the protocol in netstat.bench's
-    docstring. Returns one BenchResult per model and batch, in order (a
-    BenchResults list; its `runs` hold the interleaved measurements).
+    """Measure one or more models at each batch size, following the protocol
+    in netstat.bench's docstring: a name, spec, nn.Module, `ModelSource` or
+    `Analysis` (its source; its profile gives the costs at its own inputs, no
+    second trace), a list for several. Returns one BenchResult per model and
+    batch, in order (a BenchResults list; `runs`: the interleaved measurements).
 
     Several models are measured interleaved (`interleave` None: if two or
     more), each with `min_time` / `max_time` of its own, until every median
     and ratio to the first model is known to ±`precision`; `drop_unsteady`
     leaves out the rounds the steadiness probe flagged.
 
-    `input_size` is the full input shape; `batches` replaces its first
-    dimension (default: the input's own batch, 1 for zoo models).
-    `compile_mode` None runs eagerly, else one of COMPILE_MODES for
-    torch.compile. `amp` keeps the model in fp32 under torch.autocast to
-    `dtype`. An out-of-memory batch is reported (status "oom") and skipped.
-    `allocator` "steady" keeps freed memory in glibc's heap while measuring
-    (netstat.allocator), "system" leaves malloc alone.
+    The inputs, as for `netstat.analyze` (default: the model's own):
+    `input_size` (shapes, InputSpecs or a whole `netstat.Inputs`), or real
+    examples `inputs` / `kwargs`. `batches` sets the first dimension of every
+    tensor input (default: the input's own batch). `model_kwargs` go to the
+    builder. `compile_mode` None runs eagerly, else one of COMPILE_MODES.
+    `dtype` casts the model and its floating-point inputs (token ids stay
+    int64); `amp` keeps both in fp32 under autocast to `dtype`. An
+    out-of-memory batch is reported (status "oom") and skipped. `allocator`
+    "steady" keeps freed memory in glibc's heap while measuring, "system"
+    leaves malloc alone. The caller's inference mode, autocast and RNG are
+    set aside and restored (netstat.isolation).
     """
+    from netstat.inputs import example_inputs
+    from netstat.isolation import own_modes
+
+    run = _checked_run(device, batches, threads, dtype, amp, channels_last, compile_mode, cudnn_benchmark, mode, costs,
+                       min_time, max_time, precision, allocator)
+    plan = _plan(model, input_size, model_kwargs, example_inputs(inputs, kwargs), batches)
+    together = len(plan) > 1 if interleave is None else interleave
+    rounds = Plan.from_options(precision, min_time, max_time, len(plan), drop_unsteady) if together else None
+    with own_modes():
+        return _measure(plan, run, rounds, roofline, progress)
+
+
+def _measure(plan: list[_Model], run: _Run, rounds: Plan | None, roofline: bool, progress: ProgressFn | None) -> BenchResults:
+    """The plan measured with the run's settings held: interleaved with a
+    rounds plan, else one model after another."""
+    batches = {b for m in plan for b in m.batches}
+    tasks = len(batches) if rounds is not None else sum(len(m.batches) for m in plan)
+    first = 1 if roofline else 0
+    events = _Progress(progress, tasks + first)
+    with measuring(run.threads, run.cudnn_benchmark, run.allocator) as malloc:
+        machine = {**environment(run.device), "allocator": malloc}
+        roof = _roofline(run.device, run.dtype, events) if roofline else None
+        if rounds is not None:
+            return _bench_together(plan, run, rounds, machine, roof, events, first)
+        return BenchResults(_bench_all(plan, run, machine, roof, events, first))
+
+
+def _checked_run(device, batches, threads, dtype, amp, channels_last, compile_mode, cudnn_benchmark, mode, costs,
+                 min_time, max_time, precision, allocator) -> _Run:
+    """The run's settings, each checked (one UsageError sentence for the first bad one)."""
     from netstat.allocator import describe
 
     device = _validate(device, batches, threads, dtype, amp, mode, compile_mode)
     describe(allocator)  # validates the policy before anything is built
     check_precision(precision)
     protocol = replace(Protocol.from_times(min_time, max_time), rel_precision=precision)
-    plan = _plan(model, input_size, batches)
-    run = _Run(device, threads or usable_cores(), dtype, amp, channels_last, compile_mode, cudnn_benchmark,
-               mode, costs, protocol)
-    together = len(plan) > 1 if interleave is None else interleave
-    tasks = len({b for _, bs in plan for b in bs}) if together else sum(len(b) for _, b in plan)
-    events = _Progress(progress, tasks + (1 if roofline else 0))
-    with measuring(run.threads, cudnn_benchmark, allocator) as malloc:
-        machine = {**environment(device), "allocator": malloc}
-        roof = _roofline(device, dtype, events) if roofline else None
-        if together:
-            rounds = Plan.from_options(precision, min_time, max_time, len(plan), drop_unsteady)
-            return _bench_together(plan, run, rounds, machine, roof, events, 1 if roofline else 0)
-        return BenchResults(_bench_all(plan, run, machine, roof, events, 1 if roofline else 0))
-
-
-def compare_latency(models: Sequence[Any], input_size: Sequence[int] | None = None, **options: Any) -> list[dict[str, Any] | None]:
-    """Per model, in order, its `latency_ms` statistics (a dict with "median",
-    "p10", ... in ms) or None where it was skipped; for `netstat compare
-    --bench`. `options` go to `benchmark` (default: batch 1, all usable cores)."""
-    results = benchmark(list(models), input_size, **options)
-    return [None if r.stats is None else r.stats.to_ms() for r in results]
+    return _Run(device, threads or usable_cores(), dtype, amp, channels_last, compile_mode, cudnn_benchmark,
+                mode, costs, protocol, allocator)
 
 
 def _one_of(value: Any, choices: Sequence[str], what: str) -> None:
@@ -193,19 +249,31 @@ def _validate(device, batches, threads, dtype, amp, mode, compile_mode) -> str:
     if batches is not None:
         if not batches or any(int(b) != b or b < 1 for b in batches):
             raise UsageError(f"Every batch size must be a positive integer, not {list(batches)}.")
+        if any(b > MAX_BATCH for b in batches):
+            raise UsageError(f"Every batch size must be at most {MAX_BATCH:,}, not {max(batches):,}.")
     return check_device(device)
 
 
-def _plan(model: Any, input_size: Sequence[int] | None, batches: Sequence[int] | None) -> list[tuple[Any, list[int]]]:
-    """Each model resolved (netstat.spec) with the batch sizes to time it at."""
+def _plan(model: Any, input_size: Any, model_kwargs: dict[str, Any] | None, examples: Inputs | None,
+          batches: Sequence[int] | None) -> list[_Model]:
+    """Each model resolved (netstat.spec; an Analysis's own source, its
+    analysis kept for the costs when nothing overrides its inputs or builder
+    arguments) with the batch sizes to time it at."""
+    from netstat.analysis import Analysis
     from netstat.spec import resolve
 
-    specs = list(model) if isinstance(model, (list, tuple)) else [model]
-    sources = [resolve(s, tuple(input_size) if input_size is not None else None) for s in specs]
-    for src in sources:
-        if not src.input_shape:
-            raise ArgumentError("'{model}' has no default input shape.", hint="Give one with {input_size}.", model=src.name)
-    return [(src, list(batches) if batches else [src.input_shape[0]]) for src in sources]
+    overridden = input_size is not None or examples is not None or bool(model_kwargs)
+    plan = []
+    for spec in list(model) if isinstance(model, (list, tuple)) else [model]:
+        given = spec if isinstance(spec, Analysis) else None
+        source = resolve(given.source if given else spec, input_size, model_kwargs, inputs=examples)
+        if source.input_shape is None:
+            raise ArgumentError("'{model}' has no default input shape.", hint="Give one with {input_size}.", model=source.name)
+        entry = _Model(source, list(batches) if batches else [source.input_shape[0]])
+        if given is not None and not overridden:
+            entry.analyses[_key(source.inputs)] = given
+        plan.append(entry)
+    return plan
 
 
 def _roofline(device: str, dtype: str, events: _Progress) -> Roofline:
@@ -216,16 +284,17 @@ def _roofline(device: str, dtype: str, events: _Progress) -> Roofline:
     return roof
 
 
-def _bench_all(plan, run: _Run, machine: dict[str, Any], roof: Roofline | None, events: _Progress, index: int) -> list[BenchResult]:
+def _bench_all(plan: list[_Model], run: _Run, machine: dict[str, Any], roof: Roofline | None, events: _Progress,
+               index: int) -> list[BenchResult]:
     """Every model of the plan, built once, at each of its batch sizes."""
     results: list[BenchResult] = []
-    for src, batch_list in plan:
-        events.emit(src.name, "build", 0.0, index)
-        net = _prepare(src, run.device, run.dtype, run.amp, run.channels_last, run.compile_mode)
-        for batch in batch_list:
-            task = f"{src.name} · batch {batch}"
-            result = _bench_one(net, src, batch, run, _TaskProgress(events, task, index))
-            _annotate(result, src, run, machine, roof)
+    for model in plan:
+        events.emit(model.name, "build", 0.0, index)
+        net = _prepare(model.source, run.device, run.dtype, run.amp, run.channels_last, run.compile_mode)
+        for batch in model.batches:
+            task = f"{model.name} · batch {batch}"
+            result = _bench_one(net, model, batch, run, _TaskProgress(events, task, index))
+            _annotate(result, model, run, machine, roof)
             results.append(result)
             events.emit(task, "done" if result.status == "ok" else "skipped", 1.0, index)
             index += 1
@@ -234,13 +303,13 @@ def _bench_all(plan, run: _Run, machine: dict[str, Any], roof: Roofline | None, 
     return results
 
 
-def _annotate(result: BenchResult, src, run: _Run, machine: dict[str, Any], roof: Roofline | None) -> None:
+def _annotate(result: BenchResult, model: _Model, run: _Run, machine: dict[str, Any], roof: Roofline | None) -> None:
     """The record beside the timing: environment, settings, protocol, roofline, costs."""
-    result.env = {**machine, **_settings(run, result.batch, src)}
+    result.env = {**machine, **_settings(run, result)}
     result.protocol = run.protocol.to_dict()
     result.roofline = roof
     if run.costs and result.status == "ok":
-        counted, warning = _costs(src, result.input_shape, run.dtype, run.amp)
+        counted, warning = _costs(model.analysis(model.inputs(result.batch)), run.dtype, run.amp)
         for key, value in counted.items():
             setattr(result, key, value)
         if warning:
@@ -249,7 +318,7 @@ def _annotate(result: BenchResult, src, run: _Run, machine: dict[str, Any], roof
         result.warnings.append(f"{run.threads} threads on {usable_cores()} usable cores: threads compete for cores.")
 
 
-def _settings(run: _Run, batch: int, src) -> dict[str, Any]:
+def _settings(run: _Run, result: BenchResult) -> dict[str, Any]:
     """The settings this result was measured with (its `env`, beside the machine)."""
     import torch
 
@@ -263,19 +332,18 @@ def _settings(run: _Run, batch: int, src) -> dict[str, Any]:
         "compile": run.compile_mode,
         "cudnn_benchmark": run.cudnn_benchmark,
         "mode": run.mode,
-        "batch": batch,
-        "input_shape": [batch, *src.input_shape[1:]],
+        "batch": result.batch,
+        "input_shape": list(result.input_shape),
     }
 
 
-def _costs(source, shape: tuple[int, ...], dtype: str, amp: bool) -> tuple[dict[str, int | None], str | None]:
-    """MAdds, FLOPs and memory-access bytes from the profile (on meta), the
-    bytes scaled to the element size when the whole model runs in fp16/bf16."""
-    from netstat.analysis import analyze
-
+def _costs(analysis, dtype: str, amp: bool) -> tuple[dict[str, int | None], str | None]:
+    """MAdds, FLOPs and memory-access bytes from the analysis's profile (on
+    meta, the same detector box counts as the timed model), the bytes scaled
+    to the element size when the whole model runs in fp16/bf16."""
     empty = {"madds": None, "flops": None, "memory_access_bytes": None}
     try:
-        totals = analyze(source, input_size=shape).profile.totals  # the resolved source: a file is not imported again
+        totals = analysis.profile.totals
     except Exception as err:  # noqa: BLE001 - costs are an extra: report, keep the timing
         return empty, f"Could not count MAdds/FLOPs: {first_line(err)}."
     mac = totals.get("memory_access_bytes")
@@ -288,47 +356,69 @@ def _costs(source, shape: tuple[int, ...], dtype: str, amp: bool) -> tuple[dict[
 
 
 def _prepare(source, device: str, dtype: str, amp: bool, channels_last: bool, compile_mode: str | None):
-    """The model to time: built on `device`, cast, laid out, in eval mode,
-    compiled when asked. A user's module is never run: a working copy of it
-    is timed (its forward may update buffers or caches)."""
+    """The model to time: `source.instantiate(device)` (netstat's own build,
+    or a working copy of a user's module, which is never run; a detector's
+    box counts fixed as in its profile), its forward checked against the
+    inputs, cast, laid out, in eval mode, compiled when asked."""
     import torch
 
-    from netstat.trace import working_copy
+    from netstat.trace import check_arity
 
+    model = source.instantiate(device)
+    check_arity(model, source.inputs, source.name)
     try:
-        if source.owned:
-            model = source.build(device)
-        else:
-            model = working_copy(source.module, device)
-    except NetstatError:
-        raise
+        if dtype != "fp32" and not amp:
+            model = model.to(torch_dtype(dtype))
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
     except Exception as err:  # noqa: BLE001
         if is_oom(err):
             raise ModelRunError(f"'{source.name}' does not fit in {device} memory: {first_line(err)}.") from None
-        raise ModelRunError(f"Building '{source.name}' failed: {first_line(err)}.") from None
-    model = model.to(device)
-    if dtype != "fp32" and not amp:
-        model = model.to(torch_dtype(dtype))
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        raise ModelRunError(f"Preparing '{source.name}' on {device} failed: {first_line(err)}.") from None
     model.eval()
     if compile_mode is not None:
         model = torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
     return model
 
 
-def _bench_one(net, src, batch: int, run: _Run, report: _TaskProgress) -> BenchResult:
+def _new_result(model: _Model, batch: int, run: _Run) -> tuple[BenchResult, Inputs]:
+    """An empty result for `model` at `batch`, and the inputs its forward is
+    timed on (floating-point ones cast with the model: token ids stay int)."""
+    inputs = model.inputs(batch)
+    if run.dtype != "fp32" and not run.amp:
+        inputs = inputs.cast(INPUT_DTYPES[run.dtype])
+    result = BenchResult(model.name, run.device, batch, run.dtype, run.mode, inputs.first_shape,
+                         inputs=inputs.to_dict(), inputs_text=inputs.describe())
+    return result, inputs
+
+
+def _forward(net, inputs: Inputs, run: _Run):
+    """The timed call: `net` on the inputs made on the device (zeros for a
+    shape, a copy of a real example), 4-D ones channels-last with the model."""
+    import torch
+    from torch.utils._pytree import tree_map
+
+    args, kwargs = inputs.materialise(run.device)
+    if run.channels_last:
+        def laid_out(x: Any) -> Any:
+            is_4d = isinstance(x, torch.Tensor) and x.dim() == 4
+            return x.contiguous(memory_format=torch.channels_last) if is_4d else x
+
+        args, kwargs = tree_map(laid_out, (args, kwargs))
+    return functools.partial(net, *args, **kwargs)
+
+
+def _bench_one(net, model: _Model, batch: int, run: _Run, report: _TaskProgress) -> BenchResult:
     """Cold start, warm-up and measurement of one model at one batch size; an
     out-of-memory batch comes back with status "oom"."""
     import torch
 
-    shape = (batch, *src.input_shape[1:])
-    result = BenchResult(src.name, run.device, batch, run.dtype, run.mode, shape)
+    result, inputs = _new_result(model, batch, run)
     call = None
     try:
         if run.cuda:
             torch.cuda.reset_peak_memory_stats(run.device)
-        call = functools.partial(net, _input(shape, run))
+        call = _forward(net, inputs, run)
         with _running(run):
             result.cold_start_ns = _cold_start(call, run, report)
             timing = _steady_state(call, run, report)
@@ -336,7 +426,7 @@ def _bench_one(net, src, batch: int, run: _Run, report: _TaskProgress) -> BenchR
         raise
     except Exception as err:  # noqa: BLE001 - out of memory is reported, anything else is fatal
         if not is_oom(err):
-            raise ModelRunError(f"'{src.name}' failed at batch {batch} on {run.device}: {first_line(err)}.") from None
+            raise ModelRunError(f"'{model.name}' failed at batch {batch} on {run.device}: {first_line(err)}.") from None
         result.status = "oom"
         result.error = f"Out of memory at batch {batch} on {run.device}; skipped."
         return result
@@ -346,19 +436,6 @@ def _bench_one(net, src, batch: int, run: _Run, report: _TaskProgress) -> BenchR
     _record(result, timing, run)
     result.warnings += _warnings(result, timing, run)
     return result
-
-
-def _input(shape: tuple[int, ...], run: _Run):
-    """The fixed input: standard normal (seed 0), cast and laid out as the model."""
-    import torch
-
-    generator = torch.Generator(device=run.device).manual_seed(0)
-    x = torch.randn(shape, generator=generator, device=run.device)
-    if run.dtype != "fp32" and not run.amp:
-        x = x.to(torch_dtype(run.dtype))
-    if run.channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
 
 
 @contextmanager
@@ -471,8 +548,9 @@ def _kernel_warning(result: BenchResult, t: _Timing, run: _Run) -> list[str]:
 class _Entrant:
     """One model at one batch size in an interleaved measurement."""
 
-    src: Any
+    model: _Model
     result: BenchResult
+    inputs: Inputs
     call: Any = None
     warm: WarmUp | None = None
     block: Block | None = None
@@ -488,24 +566,24 @@ class _Together:
     kernel: KernelWork
 
 
-def _bench_together(plan, run: _Run, rounds_plan: Plan, machine: dict[str, Any], roof: Roofline | None,
+def _bench_together(plan: list[_Model], run: _Run, rounds_plan: Plan, machine: dict[str, Any], roof: Roofline | None,
                     events: _Progress, index: int) -> BenchResults:
     """Every model built once; at each batch size the models that have it,
     measured interleaved; the results in model order, then batch order."""
     nets = []
-    for src, _ in plan:
-        events.emit(src.name, "build", 0.0, index)
-        nets.append(_prepare(src, run.device, run.dtype, run.amp, run.channels_last, run.compile_mode))
+    for model in plan:
+        events.emit(model.name, "build", 0.0, index)
+        nets.append(_prepare(model.source, run.device, run.dtype, run.amp, run.channels_last, run.compile_mode))
     placed: list[tuple[int, int, BenchResult]] = []
     runs: list[BenchRun] = []
-    for b, batch in enumerate(dict.fromkeys(x for _, bs in plan for x in bs)):
-        members = [(i, src, net) for i, ((src, bs), net) in enumerate(zip(plan, nets)) if batch in bs]
-        task = f"{', '.join(src.name for _, src, _ in members)} · batch {batch}"
+    for b, batch in enumerate(dict.fromkeys(x for m in plan for x in m.batches)):
+        members = [(i, model, net) for i, (model, net) in enumerate(zip(plan, nets)) if batch in model.batches]
+        task = f"{', '.join(model.name for _, model, _ in members)} · batch {batch}"
         first = 1 + sum(len(r.rounds) for r in runs)
         results, bench_run = _together_at([(s, n) for _, s, n in members], batch, run, rounds_plan,
                                           _TaskProgress(events, task, index), first)
-        for (i, src, _), result in zip(members, results):
-            _annotate(result, src, run, machine, roof)
+        for (i, model, _), result in zip(members, results):
+            _annotate(result, model, run, machine, roof)
             result.protocol = {**result.protocol, "interleaved": rounds_plan.to_dict()}
             placed.append((i, b, result))
         if bench_run is not None:
@@ -521,8 +599,7 @@ def _together_at(members, batch: int, run: _Run, plan: Plan, report: _TaskProgre
                  first: int) -> tuple[list[BenchResult], BenchRun | None]:
     """Cold start of each model, then the warm-ups and rounds of those that
     fit (an out-of-memory model is reported, status "oom")."""
-    entrants = [_Entrant(src, BenchResult(src.name, run.device, batch, run.dtype, run.mode,
-                                          (batch, *src.input_shape[1:]))) for src, _ in members]
+    entrants = [_Entrant(model, *_new_result(model, batch, run)) for model, _ in members]
     live: list[_Entrant] = []
     try:
         with _running(run):
@@ -533,7 +610,7 @@ def _together_at(members, batch: int, run: _Run, plan: Plan, report: _TaskProgre
     except NetstatError:
         raise
     except Exception as err:  # noqa: BLE001 - anything after the cold starts is fatal
-        names = ", ".join(e.src.name for e in entrants)
+        names = ", ".join(e.model.name for e in entrants)
         raise ModelRunError(f"Measuring {names} at batch {batch} on {run.device} failed: {first_line(err)}.") from None
     finally:
         for entrant in entrants:
@@ -548,7 +625,7 @@ def _enter(entrant: _Entrant, net, run: _Run, report: _TaskProgress) -> None:
     """The model's input and its cold start; out of memory marks it "oom"."""
     r = entrant.result
     try:
-        entrant.call = functools.partial(net, _input(r.input_shape, run))
+        entrant.call = _forward(net, entrant.inputs, run)
         r.cold_start_ns = _cold_start(entrant.call, run, report)
     except Exception as err:  # noqa: BLE001 - out of memory is reported, anything else is fatal
         if not is_oom(err):
@@ -585,7 +662,7 @@ def _record_together(live: list[_Entrant], t: _Together, run: _Run, plan: Plan, 
     """Each model's statistics over the kept rounds, its warnings, and the run:
     ratios to the first model, every round, the probe, the host's warning."""
     s = summarize_rounds(t.rounds, plan)
-    names = unique_names([e.src.name for e in live])
+    names = unique_names([e.model.name for e in live])
     calls = len(t.rounds) * sum(e.block.repeats * e.block.calls for e in live)  # every call of every model
     for m, e in enumerate(live):
         samples = [x for r in s.kept for x in t.rounds.samples_ns[r][m]]

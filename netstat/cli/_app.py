@@ -58,8 +58,9 @@ FLAGS = {
 
 
 class _Group(TyperGroup):
-    """Turns a NetstatError (bad input, model that cannot run) into one
-    sentence on stderr and its exit code, never a traceback."""
+    """Turns a NetstatError (bad input, model that cannot run) or an OSError
+    (a path or stdout that cannot be written) into one sentence on stderr
+    and its exit code, never a traceback."""
 
     def make_context(self, info_name, args, parent=None, **extra):
         # Options of `netstat` itself are parsed here, before invoke.
@@ -69,6 +70,8 @@ class _Group(TyperGroup):
             raise
         except _CLICK_ERRORS as err:
             raise _click_error(err) from None
+        except OSError as err:  # `netstat --help > /dev/full`
+            raise _os_error(err) from None
 
     def invoke(self, ctx):
         try:
@@ -87,11 +90,32 @@ class _Group(TyperGroup):
             raise typer.Exit(130) from None
         except _TYPER_OWN:
             raise
+        except OSError as err:  # a file or stdout that cannot be read or written: the OS's words
+            if os.environ.get("NETSTAT_DEBUG"):
+                raise
+            raise _os_error(err) from None
         except Exception as err:  # noqa: BLE001 - last line of defence for users
             if os.environ.get("NETSTAT_DEBUG"):
                 raise
             report_error(f"Internal error: {type(err).__name__}: {err}", "Set NETSTAT_DEBUG=1 for the traceback.")
             raise typer.Exit(1) from None
+
+
+def _os_error(err: OSError) -> typer.Exit:
+    """An OSError no command turned into its own sentence, reported: a
+    path's ('Cannot access 'NAME': File name too long.', exit 2 or 1, see
+    `render.path_error`) or, with no file named, stdout's ('Cannot write
+    the output: No space left on device.', exit 1; a closed pipe exits 1 in
+    silence, as click and Rich do)."""
+    from netstat.render import discard_stdout, output_error, path_error
+
+    named = err.filename is not None or err.filename2 is not None
+    if not named and isinstance(err, BrokenPipeError):
+        discard_stdout()
+        return typer.Exit(1)
+    error = path_error(err) if named else output_error(err)
+    report_error(error.message, error.hint)
+    return typer.Exit(error.exit_code)
 
 
 def _click_error(err) -> typer.Exit:
@@ -173,17 +197,13 @@ def check_format(fmt: str) -> str:
 
 def parse_int_list(text: str, what: str, positive: bool = True) -> list[int]:
     """'1,3,224,224' or '1x3x224x224' -> [1, 3, 224, 224], or a UsageError
-    naming `what`. A separator at either end is forgiven; an empty part
-    between two ('1,,224', '1,x,224') is not: it would drop a size silently."""
-    parts = [p.strip() for p in re.split(r"[,xX]", text)]
-    while parts and not parts[0]:
-        parts.pop(0)
-    while parts and not parts[-1]:
-        parts.pop()
-    if "" in parts:
-        raise UsageError(f"Malformed {what} '{text}': an empty size between two separators.", hint="Write sizes such as 1,3,224,224.")
+    naming `what`. Every part must be an integer: an empty part ('1,,224',
+    '1,2,x', a trailing comma) would drop a size silently."""
+    parts = [p.strip() for p in re.split(r"[,xX]", text.strip())]
+    if "" in parts and any(parts):
+        raise UsageError(f"Malformed {what} '{text}': an empty size between or after the separators.", hint="Write sizes such as 1,3,224,224.")
     try:
-        values = [int(p) for p in parts]
+        values = [int(p) for p in parts if p]
     except ValueError:
         raise UsageError(f"Malformed {what} '{text}': expected comma-separated integers such as 1,3,224,224.") from None
     if not values:
@@ -193,26 +213,63 @@ def parse_int_list(text: str, what: str, positive: bool = True) -> list[int]:
     return values
 
 
-def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    return tuple(parse_int_list(text, "--input"))
-
-
 def parse_inputs(texts: list[str] | None):
-    """Repeated --input SHAPE[:DTYPE] ('1,3,224,224', '1,128:int64') -> InputSpecs, or None."""
-    from netstat.spec import DTYPES, InputSpec
+    """Repeated --input [NAME=]SHAPE[:DTYPE] -> a netstat.inputs.Inputs, or None:
+    '1,3,224,224' and '1,128:int64' are positional inputs, in order;
+    'attention_mask=1,128:int64' a keyword input."""
+    from netstat.inputs import DTYPES, Inputs, InputSpec
 
     if not texts:
         return None
-    inputs = []
+    args, kwargs = [], {}
     for text in texts:
-        shape, _, dtype = text.partition(":")
+        name, eq, rest = text.partition("=")
+        if not eq:
+            name, rest = "", text
+        name = name.strip()
+        if eq and not name.isidentifier():
+            raise UsageError(f"Malformed --input '{text}': the name before '=' must be an identifier such as attention_mask.")
+        shape, _, dtype = rest.partition(":")
         dtype = dtype.strip().lower() or "float32"
         if dtype not in DTYPES:
             raise UsageError(f"Unknown dtype '{dtype}' in --input '{text}'.", hint=f"Use one of: {', '.join(sorted(set(DTYPES.values())))}.")
-        inputs.append(InputSpec(tuple(parse_int_list(shape, "--input")), DTYPES[dtype]))
-    return inputs
+        spec = InputSpec(tuple(parse_int_list(shape, "--input")), DTYPES[dtype])
+        if not name and kwargs:
+            raise UsageError(f"--input '{text}' is positional but comes after a named input.", hint="Give the positional inputs first, in order.")
+        if name in kwargs:
+            raise UsageError(f"--input names '{name}' twice.")
+        if name:
+            kwargs[name] = spec
+        else:
+            args.append(spec)
+    return Inputs.of(args, kwargs)
+
+
+def check_plot_path(path):
+    """A --plot path, checked before any work: a figure suffix, an existing
+    folder to write into, not itself a folder, a name the file system takes."""
+    from pathlib import Path
+
+    from netstat.render.figures import FIGURE_SUFFIXES
+
+    if path is None:
+        return None
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise UsageError(f"Cannot write a figure to '{path}'.", hint=f"Use a file ending in {', '.join(FIGURE_SUFFIXES)}.")
+    if len(path.name.encode()) > 255:
+        raise UsageError(f"The --plot file name is {len(path.name.encode())} bytes long; file systems take at most 255.")
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"'{parent}' is a file, not a folder, so --plot cannot write into it.")
+        if not parent.is_dir():
+            raise UsageError(f"The folder '{parent}' for --plot does not exist.")
+        if path.is_dir():
+            raise UsageError(f"--plot '{path}' is a folder; give a file name such as {path / ('figure' + FIGURE_SUFFIXES[0])}.")
+    except OSError as err:
+        raise UsageError(f"Cannot use '{path}' for --plot: {err.strerror or err}.") from None
+    return path
 
 
 def parse_model_kwargs(texts: list[str] | None) -> dict:

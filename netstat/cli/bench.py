@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional
 
 import typer
 
-from netstat.cli._app import app, check_format, parse_input_shape, parse_int_list
+from netstat.cli._app import app, check_format, parse_inputs, parse_int_list, parse_model_kwargs
 from netstat.errors import UsageError
 
 
@@ -46,7 +46,8 @@ def _progress_bar(enabled: bool) -> Iterator:
 @app.command()
 def bench(
     models: list[str] = typer.Argument(..., help="Zoo names or specs (torchvision:NAME, file.py:factory, pkg.mod:factory)."),
-    input_shape: Optional[str] = typer.Option(None, "--input", help="Input shape, e.g. 1,3,224,224 (default: the model's own)."),
+    input_shape: Optional[List[str]] = typer.Option(None, "--input", "-i", help="[NAME=]SHAPE[:DTYPE] once per forward input, e.g. 1,128:int64 (default: the model's own)."),
+    model_kwargs: Optional[List[str]] = typer.Option(None, "--model-kwargs", help="KEY=VALUE for the builder (a Python literal), repeatable."),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     batch: Optional[str] = typer.Option(None, "--batch", help="Batch sizes, e.g. 1,8,32 (default: the input's batch)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads (default: every core this process may use)."),
@@ -63,15 +64,14 @@ def bench(
     drop_unsteady: bool = typer.Option(False, "--drop-unsteady", help="Several models: leave out the rounds the steadiness probe flagged."),
     processes: int = typer.Option(1, "--processes", help="Run the whole measurement in N fresh processes and show their spread."),
     roofline: bool = typer.Option(False, "--roofline", help="Measure peak matmul FLOP/s and copy bandwidth; compare."),
-    allocator: str = typer.Option(
-        "steady", "--allocator", help="steady: glibc malloc keeps freed memory while measuring; system: leave malloc alone."
-    ),
+    allocator: str = typer.Option("steady", "--allocator", help="steady: glibc malloc keeps freed memory while measuring; system: leave malloc alone."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Measure latency and throughput, beside MAdds, memory traffic and the roofline."""
     fmt = check_format(fmt)
-    shape = parse_input_shape(input_shape)
+    inputs = parse_inputs(input_shape)
+    builder = parse_model_kwargs(model_kwargs)
     batches = parse_int_list(batch, "--batch") if batch is not None else None
     fraction = _checked(mode, threads, precision, processes)
     if processes != 1:
@@ -83,7 +83,8 @@ def bench(
     with _progress_bar(progress) as callback:
         results = benchmark(
             models,
-            shape,
+            inputs,
+            model_kwargs=builder,
             device=device,
             batches=batches,
             threads=threads,
@@ -144,21 +145,22 @@ def parse_precision(text: str) -> float:
     return fraction
 
 
-# `bench` options passed on to each fresh process by --processes: (parameter, flag).
-_CHILD_OPTIONS = [("input_shape", "--input"), ("device", "--device"), ("batch", "--batch"), ("threads", "--threads"),
-                  ("dtype", "--dtype"), ("compile_mode", "--compile-mode"), ("mode", "--mode"),
+# `bench` options passed on to each fresh process by --processes: (parameter, flag); a list is repeated.
+_CHILD_OPTIONS = [("input_shape", "--input"), ("model_kwargs", "--model-kwargs"), ("device", "--device"), ("batch", "--batch"),
+                  ("threads", "--threads"), ("dtype", "--dtype"), ("compile_mode", "--compile-mode"), ("mode", "--mode"),
                   ("min_time", "--min-time"), ("max_time", "--max-time"), ("allocator", "--allocator"),
                   ("precision", "--precision")]
 _CHILD_SWITCHES = [("amp", "--amp"), ("channels_last", "--channels-last"), ("compile_model", "--compile"),
-                   ("cudnn_benchmark", "--cudnn-benchmark"), ("drop_unsteady", "--drop-unsteady")]
+                   ("cudnn_benchmark", "--cudnn-benchmark"), ("drop_unsteady", "--drop-unsteady"), ("roofline", "--roofline")]
 
 
 def child_args(options: dict) -> list[str]:
     """The `netstat bench` arguments that repeat this command in a child."""
     args = list(options["models"])
     for name, flag in _CHILD_OPTIONS:
-        if options.get(name) is not None:
-            args += [flag, str(options[name])]
+        value = options.get(name)
+        for item in value if isinstance(value, list) else [] if value is None else [value]:
+            args += [flag, str(item)]
     return args + [flag for name, flag in _CHILD_SWITCHES if options.get(name)]
 
 
@@ -188,14 +190,18 @@ class _ProcessProgress:
             self.callback(BenchProgress(f"process {index + 1} of {count}", "measure", 0.0, index, count))
 
 
-def compare_bench(models: list[str], shape, profiles, data: dict, extra: dict) -> None:
-    """`compare --bench`: the models measured interleaved (batch 1, all usable
-    cores); each one's median and its time ratio to the first with the CI as
-    columns, the latencies and `comparisons` in `data`, warnings as notes."""
+def compare_bench(comparison, data: dict, extra: dict, min_time: float = 1.0, max_time: float = 10.0) -> None:
+    """`compare --bench`: the comparison's own analyses measured interleaved
+    (their sources: a file is not imported again, the builder arguments and
+    input dtypes kept; their profiles give the costs: no second trace), at
+    their inputs' batch, with all usable cores; each one's median and its
+    time ratio to the first with the CI as columns, the latencies and
+    `comparisons` in `data`, warnings as notes."""
     from netstat.bench import benchmark
     from netstat.render import note
 
-    results = benchmark(list(models), shape)
+    profiles = comparison.profiles
+    results = benchmark(list(comparison.analyses), min_time=min_time, max_time=max_time)
     latency, ratio = {}, {}
     for p, entry, r in zip(profiles, data["models"], results):
         entry["latency_ms"] = None if r.stats is None else r.stats.to_ms()

@@ -98,6 +98,8 @@ def compare(
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
     device: str = typer.Option("meta", "--device", help="meta, cpu or cuda (for the trace)."),
     bench: bool = typer.Option(False, "--bench", help="Also measure latency on this CPU (batch 1)."),
+    min_time: float = typer.Option(1.0, "--min-time", help="--bench: seconds each model is measured at least."),
+    max_time: float = typer.Option(10.0, "--max-time", help="--bench: seconds after which a model's measurement stops."),
     crosscheck: bool = typer.Option(False, "--crosscheck", help="Also show fvcore / thop / flop_counter totals."),
     train: bool = typer.Option(False, "--train", help="Compare one training step of each instead (see profile --train)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="--train: the batch (default 32)."),
@@ -128,7 +130,7 @@ def compare(
     if bench:
         from netstat.cli.bench import compare_bench
 
-        compare_bench(models, shape, profiles, data, extra)
+        compare_bench(comparison, data, extra, min_time, max_time)
     tables.append(compare_table(profiles, extra))
     if crosscheck:
         from netstat.crosscheck import crosscheck as run_crosscheck

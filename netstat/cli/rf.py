@@ -9,28 +9,16 @@ from typing import List, Optional
 
 import typer
 
-from netstat.cli._app import app, check_format, parse_input_shape, parse_int_list
+from netstat.cli._app import app, check_plot_path, check_format, parse_inputs, parse_int_list, parse_model_kwargs
 from netstat.errors import UsageError
 from netstat.render import emit, note
-
-
-def _check_plot(path: Path | None) -> Path | None:
-    from netstat.render.rf import FIGURE_SUFFIXES
-
-    if path is None:
-        return None
-    if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise UsageError(f"Cannot write a figure to '{path}'.", hint=f"Use a file ending in {', '.join(FIGURE_SUFFIXES)}.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"The folder '{parent}' for --plot does not exist.")
-    return path
 
 
 @app.command()
 def rf(
     models: Optional[List[str]] = typer.Argument(None, help="Zoo name, torchvision:NAME, package.module:factory or file.py:factory. Without one: the stack calculator."),
-    input_shape: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape, e.g. 1,3,224,224 (default: the model's own)."),
+    input_shape: Optional[List[str]] = typer.Option(None, "--input", "-i", help="Input shape, e.g. 1,3,224,224 (default: the model's own); once per forward argument, with an optional dtype (1,128:int64) or name (mask=1,1,224,224). The RF is of the first input; --verify and --effective hold the others fixed."),
+    model_kwargs: Optional[List[str]] = typer.Option(None, "--model-kwargs", help="KEY=VALUE for the model's builder (a Python literal), repeatable: --model-kwargs num_classes=10."),
     depth: Optional[int] = typer.Option(None, "--depth", "-d", help="Show the module tree to this depth (default: every leaf layer)."),
     kernel: Optional[str] = typer.Option(None, "--kernel", "-k", help="Calculator: kernel size, k or kh,kw (default 3)."),
     layers: Optional[int] = typer.Option(None, "--layers", "-n", help="Calculator: number of stacked layers (default 3, or one per --dilation rate)."),
@@ -48,7 +36,7 @@ def rf(
     """Receptive field, effective stride and centre per layer; the stacked /
     dilated convolution calculator; gradient verification; effective RF."""
     fmt = check_format(fmt)
-    plot = _check_plot(plot)
+    plot = check_plot_path(plot)
     models = list(models or [])
     calculator = {"--kernel": kernel, "--layers": layers, "--dilation": dilation, "--channels": channels}
     calculator_given = [flag for flag, value in calculator.items() if value is not None] + (["--stride"] if stride != "1" else [])
@@ -59,6 +47,8 @@ def rf(
             raise UsageError("--verify, --effective and --layer need a model.", hint="For example: netstat rf resnet50 --verify.")
         if plot is not None:
             raise UsageError("--plot needs a model.", hint="For example: netstat rf vgg16 resnet50 --plot rf.png.")
+        if model_kwargs:
+            raise UsageError("--model-kwargs needs a model.", hint="For example: netstat rf resnet50 --model-kwargs num_classes=10.")
         _calculator(kernel, layers, stride, dilation, channels, bias, fmt)
         return
     if depth is not None and depth < 1:
@@ -67,8 +57,7 @@ def rf(
         raise UsageError(f"--seeds must be 1 or more, not {seeds}.")
     if effective and plot is not None and len(models) > 1:
         raise UsageError("The ERF heat map (--effective --plot) takes one model.")
-    shape = parse_input_shape(input_shape)
-    _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt)
+    _models(models, parse_inputs(input_shape), parse_model_kwargs(model_kwargs), depth, verify, effective, seeds, layer, plot, fmt)
 
 
 def _calculator(kernel, layers, stride, dilation, channels, bias, fmt) -> None:
@@ -119,12 +108,12 @@ def _check_calculator(layers: int, strides: list[int], rates: list[int], channel
         raise UsageError(f"--channels must be between 1 and 10^12, not {channels}.")
 
 
-def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) -> None:
+def _models(models, inputs, model_kwargs, depth, verify, effective, seeds, layer, plot, fmt) -> None:
     from netstat.analysis import analyze
     from netstat.render.rf import erf_table, plot_erf, plot_growth, rf_table, verify_table
 
     tables, entries, results, failed = [], [], [], False
-    analyses = [analyze(name, shape) for name in models]  # one trace each, shared by --verify and --effective
+    analyses = [analyze(name, inputs, model_kwargs) for name in models]  # one trace each, shared by --verify and --effective
     for analysis in analyses:
         result = analysis.receptive_field
         if not result.axis_names:
@@ -132,7 +121,8 @@ def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) ->
         if effective and plot is not None and len(result.axis_names) > 2:
             raise UsageError("The ERF figure (--effective --plot) needs a 1-D or 2-D input.")
         results.append(result)
-        data = result.to_dict()
+        given = analysis.source.inputs.to_dict()
+        data = {**result.to_dict(), "inputs": given}
         if effective and not verify:
             pass  # the ERF table below says what matters; JSON keeps every layer
         elif verify:
@@ -143,7 +133,7 @@ def _models(models, shape, depth, verify, effective, seeds, layer, plot, fmt) ->
             data["verify"] = check.to_dict()
             failed = failed or not check.agree
         else:
-            tables.append(rf_table(result, depth))
+            tables.append(rf_table(result, depth, inputs=given))
         entries.append(data)
     if effective:
         from netstat.erf import effective_rf

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from netstat.cli._app import app, check_format, parse_inputs, parse_model_kwargs
+from netstat.cli._app import app, check_plot_path, check_format, parse_inputs, parse_model_kwargs
 from netstat.errors import UsageError
 from netstat.render import emit, note
 
@@ -41,7 +41,7 @@ class TrainingOptions:
         if str(device).strip().lower() != "meta":
             raise UsageError("--train traces the step on the meta device only (nothing is allocated).", hint="Leave out --device.")
         if self.plot is not None:
-            _check_plot(self.plot)
+            check_plot_path(self.plot)
         from netstat.training import check_arguments
 
         check_arguments(self.batch, self.optimizer or "sgd", self.dtype or "fp32", self.amp, None)
@@ -49,16 +49,6 @@ class TrainingOptions:
 
     def arguments(self) -> dict:
         return {"batch": self.batch, "optimizer": self.optimizer or "sgd", "dtype": self.dtype or "fp32", "amp": self.amp}
-
-
-def _check_plot(path: Path) -> None:
-    from netstat.render.figures import FIGURE_SUFFIXES
-
-    if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise UsageError(f"Cannot write a figure to '{path}'.", hint=f"Use a file ending in {', '.join(FIGURE_SUFFIXES)}.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"The folder '{parent}' for --plot does not exist.")
 
 
 def profile_training(analysis, options: TrainingOptions, depth: int, fmt: str) -> None:
@@ -72,14 +62,14 @@ def profile_training(analysis, options: TrainingOptions, depth: int, fmt: str) -
         from netstat.render.figures import training_memory_figure
 
         note(f"Memory over the step written to {training_memory_figure(result, options.plot)}")
-    emit([training_layers_table(result, depth), training_totals_table(result)], result.document(), fmt)
+    # The document is the profile's plus the step: its forward trace only when one is written.
+    data = result.document(analysis.profile.to_dict()) if fmt == "json" else {}
+    emit([training_layers_table(result, depth), training_totals_table(result)], data, fmt)
 
 
 def compare_training(comparison, options: TrainingOptions, fmt: str) -> None:
     """`netstat compare A B --train`: one training step of each model, side by side."""
     from netstat.render.training import training_compare_table
-    from netstat.schema import SCHEMA_VERSION
-
     from netstat.training.memory import ALLOCATOR_NOTE
 
     results = [a.training(**options.arguments()) for a in comparison.analyses]
@@ -88,7 +78,11 @@ def compare_training(comparison, options: TrainingOptions, fmt: str) -> None:
             if line != ALLOCATOR_NOTE:  # the same for every model: once, below
                 note(f"[yellow]Note ({r.model}):[/] {line}")
     note(f"[yellow]Note:[/] {ALLOCATOR_NOTE}")
-    data = {"schema_version": SCHEMA_VERSION, "models": [{"model": r.model, "input_shape": list(r.input_shape), "training": r.to_dict()} for r in results]}
+    data: dict = {"models": []}
+    if fmt == "json":  # the compare document (its forward traces only when written), each model with its step
+        data = comparison.to_dict()
+        for entry, r in zip(data["models"], results):
+            entry["training"] = r.to_dict()
     emit([training_compare_table(results)], data, fmt)
 
 

@@ -12,7 +12,12 @@ the effective RF (DESIGN §4).
   initialised network over seeds, with its 50% / 95% mass radii.
 
 Both run the model through `netstat.erf.capture` (hooks keyed by module path
-and call number) and return the types of `netstat.erf.result`.
+and call number) and return the types of `netstat.erf.result`. They
+differentiate with respect to the forward's first input, the one the RF is
+measured on (a floating-point tensor with spatial dims, else they refuse in
+one sentence), holding every other input fixed (`capture.Feed`); they run in
+netstat's own modes (`netstat.isolation.own_modes`), so the caller's
+inference mode, no_grad and RNG state do not matter and are kept.
 """
 
 from netstat.erf.effective import effective_rf, mass_radii

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from netstat.erf.capture import analysis_of, forward_until, one_thread
+from netstat.erf.capture import Feed, analysis_of, feed_of, forward_until, gradient, one_thread, out_of_memory
 from netstat.erf.result import ERFResult
 from netstat.errors import ArgumentError, ModelRunError, UsageError
+from netstat.isolation import own_modes
 
 if TYPE_CHECKING:
     from netstat.rf import RFLayer, RFResult
@@ -38,19 +39,24 @@ def effective_rf(
     `seeds`. Zoo and spec models are re-initialised per seed; a user's module
     keeps its own weights (a working copy) and only the input changes.
     `model_or_name` may be a `netstat.Analysis` (its trace, RF and CPU model
-    are used); `analytic`: the model's RFResult when the caller has it."""
+    are used); `analytic`: the model's RFResult when the caller has it.
+    The gradient is taken with respect to the first input (`feed_of`), the
+    model's other inputs held fixed. The caller's modes (inference mode,
+    no_grad, autocast) do not matter, and the global RNG state is kept."""
     if seeds < 1:
         raise ArgumentError("{seeds} must be 1 or more, not {given}.", given=seeds)
     start = time.perf_counter()
     analysis = analysis_of(model_or_name, input_size)
     source = analysis.source
-    full = tuple(source.input_shape)
-    if analytic is None:
-        analytic = analysis.receptive_field
-    target = analytic.layers[_find_layer(analytic, layer) if layer else _default_layer(analytic)]
-    index, unit, centers = _centre_unit(target, full)
-    with one_thread():  # as in verify(): one thread is faster on a shared 2-core machine
-        acc = _erf_sum(analysis, full, target.key, index, target.name, seeds)
+    feed = feed_of(analysis)
+    full = feed.shape
+    with own_modes(), out_of_memory(f"The effective RF of {source.name}"):
+        if analytic is None:
+            analytic = analysis.receptive_field
+        target = analytic.layers[_find_layer(analytic, layer) if layer else _default_layer(analytic)]
+        index, unit, centers = _centre_unit(target, full)
+        with one_thread():  # as in verify(): one thread is faster on a shared 2-core machine
+            acc = _erf_sum(analysis, feed, target.key, index, target.name, seeds)
     grad_map = (acc / acc.sum()).numpy() if float(acc.sum()) > 0 else acc.numpy()
     r50, r95, com = mass_radii(grad_map, tuple(float(c) for c in centers))
     return ERFResult(
@@ -66,6 +72,7 @@ def effective_rf(
         r95=r95,
         center_of_mass=com,
         seconds=time.perf_counter() - start,
+        inputs=feed.inputs.to_dict(),
     )
 
 
@@ -120,24 +127,24 @@ def mass_radii(grad_map, center: tuple) -> tuple[float, float, tuple]:
     return r50, r95, com
 
 
-def _erf_sum(analysis, full: tuple, key, index: tuple, layer: str, seeds: int) -> torch.Tensor:
+def _erf_sum(analysis, feed: Feed, key, index: tuple, layer: str, seeds: int) -> torch.Tensor:
     """Sum over seeds of |d unit / d input|, summed over batch and channels:
-    netstat's own models freshly initialised per seed; a user's module with
-    its own weights (a copy of the analysis's CPU model, put in eval mode)."""
+    netstat's own models freshly initialised from each seed; a user's module
+    with its own weights (a copy of the analysis's CPU model, put in eval mode)."""
     source = analysis.source
     shared = None if source.owned else copy.deepcopy(analysis.cpu_model())
+    size = "x".join(map(str, feed.shape))
     acc = None
     for seed in range(seeds):
-        torch.manual_seed(seed)
-        model = (shared if shared is not None else analysis.fresh_cpu_model()).eval()
+        model = (shared if shared is not None else analysis.fresh_cpu_model(seed)).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         gen = torch.Generator().manual_seed(1000 + seed)
-        x = torch.randn(full, generator=gen, requires_grad=True)
-        t = forward_until(model, x, {key}, contextlib.nullcontext(), f"{source.name} cannot run on {full}").get(key)
+        x = torch.randn(feed.shape, generator=gen, requires_grad=True)
+        t = forward_until(model, feed, x, {key}, contextlib.nullcontext(), f"{source.name} cannot run on {size}").get(key)
         if t is None or not t.requires_grad:
             raise ModelRunError(f"Layer '{layer}' of {source.name} produced no differentiable output.")
-        (g,) = torch.autograd.grad(t[index].sum(), x)
+        g = gradient(t[index].sum(), x, f"The effective RF of {source.name}")
         g = g.abs().sum(dim=(0, 1)).double()
         acc = g if acc is None else acc + g
         del t, x, model

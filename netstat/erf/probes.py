@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from netstat.erf.capture import forward_until
+from netstat.erf.capture import Feed, forward_until, gradient
 from netstat.erf.linearise import Linearise
 from netstat.errors import ModelRunError
 
@@ -51,7 +51,7 @@ def activation_bytes(analytic: RFResult) -> float:
     return total / max(1, batch)
 
 
-def batch_mixing(model, name: str, plan: tuple, layers: list) -> str:
+def batch_mixing(model, feed: Feed, name: str, plan: tuple, layers: list) -> str:
     """Where batch elements mix ('' when they never do): one forward and
     backward of the linearised copy at batch 2 on the plan's input. Its
     weights are positive, so an output of element 0 that depends on element
@@ -59,40 +59,40 @@ def batch_mixing(model, name: str, plan: tuple, layers: list) -> str:
     output checked alone, to name the first that mixes."""
     x = torch.ones((2,) + tuple(plan[0][1:]), dtype=torch.float32, requires_grad=True)
     try:
-        outputs = forward_until(model, x, {layer.key for layer in layers}, Linearise(), "")
+        outputs = forward_until(model, feed, x, {layer.key for layer in layers}, Linearise(), "")
     except ModelRunError:
         return "the model runs at batch 1 only"
     firsts = [(layer, t[0].sum()) for layer in layers for t in [outputs.get(layer.key)]
               if t is not None and t.requires_grad and t.is_floating_point() and t.ndim and t.shape[0] == 2]
-    if not firsts or not _reaches_second(x, sum(v for _, v in firsts), retain=True):
+    if not firsts or not _reaches_second(x, sum(v for _, v in firsts), name, retain=True):
         return ""
     for k, (layer, value) in enumerate(firsts):
-        if _reaches_second(x, value, retain=k < len(firsts) - 1):
+        if _reaches_second(x, value, name, retain=k < len(firsts) - 1):
             return f"from {layer.name} on"
     return f"in {name}"
 
 
-def _reaches_second(x: torch.Tensor, value: torch.Tensor, retain: bool) -> bool:
+def _reaches_second(x: torch.Tensor, value: torch.Tensor, name: str, retain: bool) -> bool:
     """Whether `value` (read from batch element 0) depends on batch element 1 of `x`."""
-    (grad,) = torch.autograd.grad(value, x, retain_graph=retain, allow_unused=True)
+    grad = gradient(value, x, f"The gradient check of {name}", retain=retain, allow_unused=True)
     return grad is not None and bool(grad[1].abs().sum() > 0)
 
 
-def extents_in_chunks(model, name: str, shape: tuple, layers: list, axes: list[int], step: int, dtype=torch.float32) -> list[Extents]:
+def extents_in_chunks(model, feed: Feed, name: str, shape: tuple, layers: list, axes: list[int], step: int, dtype=torch.float32) -> list[Extents]:
     """`probe_extents` of `layers`, `step` probes to a pass."""
     out: list[Extents] = []
     for first in range(0, len(layers), step):
-        out += probe_extents(model, name, shape, layers[first : first + step], axes, dtype)
+        out += probe_extents(model, feed, name, shape, layers[first : first + step], axes, dtype)
     return out
 
 
-def probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int], dtype=torch.float32) -> list[Extents]:
+def probe_extents(model, feed: Feed, name: str, shape: tuple, layers: list, axes: list[int], dtype=torch.float32) -> list[Extents]:
     """One forward and one backward for many probes: probe b reads batch
     element b of its layer's output, so one gradient holds every probe's extent."""
     count = len(layers)
     x = torch.ones((count,) + tuple(shape[1:]), dtype=dtype, requires_grad=True)
-    outputs = forward_until(model, x, {layer.key for layer in layers}, Linearise(),
-                            f"The linearised copy of {name} cannot run on {shape}")
+    outputs = forward_until(model, feed, x, {layer.key for layer in layers}, Linearise(),
+                            f"The linearised copy of {name} cannot run on {'x'.join(map(str, shape))}")
     total, alone = None, []
     for b, layer in enumerate(layers):
         t = outputs.get(layer.key)
@@ -105,10 +105,7 @@ def probe_extents(model, name: str, shape: tuple, layers: list, axes: list[int],
         else:
             alone.append((b, t[index].sum()))
     out: list[Extents] = [{a: None for a in axes} for _ in layers]
-    try:
-        return _backward(x, total, alone, out, count, axes)
-    except RuntimeError as err:
-        raise ModelRunError(f"The gradient check of {name} on {shape} failed: {str(err).splitlines()[0]}", hint="Try a smaller input size.") from None
+    return _backward(x, total, alone, out, count, axes, f"The gradient check of {name}")
 
 
 def _centre_index(t: torch.Tensor, st, axes: list[int]) -> tuple:
@@ -120,9 +117,9 @@ def _centre_index(t: torch.Tensor, st, axes: list[int]) -> tuple:
     )
 
 
-def _backward(x, total, alone, out, count, axes):
+def _backward(x, total, alone, out, count, axes, failure: str):
     if total is not None:
-        (grad,) = torch.autograd.grad(total, x, retain_graph=bool(alone))
+        grad = gradient(total, x, failure, retain=bool(alone))
         for b in range(count):
             for a in axes:
                 out[b][a] = _extent(grad[b], 1 + a)
@@ -130,7 +127,7 @@ def _backward(x, total, alone, out, count, axes):
             if any(k == b for k, _ in alone):
                 out[b] = {a: None for a in axes}
     for k, (b, value) in enumerate(alone):
-        (grad,) = torch.autograd.grad(value, x, retain_graph=k < len(alone) - 1)
+        grad = gradient(value, x, failure, retain=k < len(alone) - 1)
         for a in axes:
             out[b][a] = _extent(grad, 2 + a)
     return out

@@ -70,6 +70,7 @@ class VerifyResult:
     seconds: float
     analytic: RFResult = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # every input of the forward (Inputs.to_dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -88,6 +89,7 @@ class VerifyResult:
             "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "inputs": list(self.inputs),
             "method": "gradient of one centre unit on a linearised copy (positive weights, identity activations, average pooling)",
             "mode": self.mode,
             "strip_shapes": [list(s) for s in self.strip_shapes],
@@ -116,6 +118,7 @@ class ERFResult:
     r95: float = 0.0
     center_of_mass: tuple = ()
     seconds: float = 0.0
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # every input of the forward (Inputs.to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         rf = self.rf.to_dict() if self.rf is not None else None
@@ -123,6 +126,7 @@ class ERFResult:
             "schema_version": SCHEMA_VERSION,
             "model": self.model,
             "input_shape": list(self.input_shape),
+            "inputs": list(self.inputs),
             "method": "Luo et al. 2016: |gradient| of one centre unit on the randomly initialised network, random normal input, averaged over seeds",
             "layer": self.layer,
             "unit": list(self.unit),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from netstat.erf.capture import forward_linearised
+from netstat.erf.capture import Feed, forward_linearised
 
 if TYPE_CHECKING:
     from netstat.rf import RFResult
@@ -20,13 +20,14 @@ if TYPE_CHECKING:
 Plan = tuple[tuple, list[int], float]
 
 
-def plans(model, full: tuple, analytic: RFResult, strips: bool, notes: list[str]) -> list[Plan]:
-    """One thin strip per axis, else the full input."""
+def plans(model, feed: Feed, analytic: RFResult, strips: bool, notes: list[str]) -> list[Plan]:
+    """One thin strip of the probed input per axis, else the full input."""
+    full = feed.shape
     nsp = len(full) - 2
     out = []
     if strips and nsp > 1:
         for axis in range(nsp):
-            found = _strip_shape(model, full, axis, analytic)
+            found = _strip_shape(model, feed, axis, analytic)
             if found is None:
                 notes.append("No thin strip input runs with the same layer sizes, so the check ran at the full input.")
                 return [(full, list(range(nsp)), 1.0)]
@@ -34,10 +35,11 @@ def plans(model, full: tuple, analytic: RFResult, strips: bool, notes: list[str]
     return out or [(full, list(range(nsp)), 1.0)]
 
 
-def _strip_shape(model, full: tuple, axis: int, analytic: RFResult) -> tuple[tuple, float] | None:
+def _strip_shape(model, feed: Feed, axis: int, analytic: RFResult) -> tuple[tuple, float] | None:
     """The thinnest input that is full along `axis` and runs with the same
     layer sizes along it as the full-size trace, and the bytes of its
     layers' outputs relative to the full input's."""
+    full = feed.shape
     nsp = len(full) - 2
     expected = _axis_sizes(analytic, axis)
     full_bytes = sum(math.prod(layer.output_shape) for layer in analytic.layers if layer.output_shape) or 1
@@ -50,7 +52,7 @@ def _strip_shape(model, full: tuple, axis: int, analytic: RFResult) -> tuple[tup
         tried.add(shape)
         try:
             with torch.no_grad():
-                outs = forward_linearised(model, torch.ones(shape, dtype=dtype), capture_clone=False)
+                outs = forward_linearised(model, feed, torch.ones(shape, dtype=dtype), capture_clone=False)
         except Exception:  # noqa: BLE001 - too thin for this model: try wider
             continue
         if _sizes_match(outs, expected, axis, analytic):

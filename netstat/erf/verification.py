@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from netstat.erf.capture import analysis_of, one_thread
+from netstat.erf.capture import Feed, analysis_of, feed_of, one_thread, out_of_memory
 from netstat.erf.linearise import fill_weights, linearised
 from netstat.erf.probes import Extents, activation_bytes, batch_mixing, extents_in_chunks, probe_groups
 from netstat.erf.result import AxisCheck, VerifyResult, VerifyRow
 from netstat.erf.strips import Plan, plans
-from netstat.errors import ArgumentError, UsageError
+from netstat.errors import ArgumentError
+from netstat.isolation import own_modes
 
 if TYPE_CHECKING:
     from netstat.rf import RFResult, TensorRF
@@ -54,30 +55,20 @@ def verify(
     module, or a `netstat.Analysis` (its trace, RF and CPU model are used;
     `input_size` is then its own). `layers`: "all" module calls, "leaves", or
     the module tree down to a depth (an int; depth 0 is the model's output).
-    The user's model is never modified."""
+    Gradients are taken with respect to the first input (`feed_of`: the one
+    the RF is measured on), the model's other inputs held fixed. The user's
+    model is never modified, and the caller's modes (inference mode,
+    no_grad, autocast) and RNG state do not matter and are kept."""
     _check_layers(layers)
     start = time.perf_counter()
     analysis = analysis_of(model_or_name, input_size)
-    full = tuple(analysis.source.input_shape)
-    if analytic is None:
-        analytic = analysis.receptive_field
-    if len(full) - 2 < 1:
-        raise UsageError(f"The input {full} has no spatial dims; there is no receptive field to verify.")
-    with one_thread():  # thin strips: one thread beats two (and a shared machine)
-        built = analysis.cpu_model()
-        fast = linearised(built, torch.float32)  # a copy: `built` is shared with the analysis
-        run = _Run(analysis.name, full, analytic, chunk, memory_budget, activation_bytes(analytic))
-        inputs = plans(fast, full, analytic, strips, run.notes)
-        probes = probe_groups(analytic, layers)
-        mixing = batch_mixing(fast, analysis.name, inputs[0], [analytic.layers[i] for group in probes for i in group])
-        if mixing:
-            run.chunk = 1
-            run.notes.append(f"Batch elements interact ({mixing}), so every layer was checked in a pass of its own.")
-        for plan in inputs:
-            run.check(fast, plan, probes)
-        if run.retry:
-            run.recheck(built)
-    return run.result(inputs, start)
+    feed = feed_of(analysis)
+    with own_modes(), out_of_memory(f"The gradient check of {analysis.name}"):
+        if analytic is None:
+            analytic = analysis.receptive_field
+        with one_thread():  # thin strips: one thread beats two (and a shared machine)
+            run = _Run(analysis.name, feed, analytic, chunk, memory_budget, activation_bytes(analytic))
+            return run.run(analysis.cpu_model(), strips, layers, start)
 
 
 def _check_layers(layers: Any) -> None:
@@ -92,7 +83,7 @@ class _Run:
     the probes (groups of layer indexes) to repeat in float64."""
 
     name: str
-    full: tuple
+    feed: Feed
     analytic: RFResult
     chunk: int
     memory_budget: float
@@ -101,13 +92,32 @@ class _Run:
     checks: dict[int, dict[int, AxisCheck]] = field(default_factory=dict)
     retry: list[list[int]] = field(default_factory=list)
 
+    @property
+    def full(self) -> tuple:
+        return self.feed.shape
+
+    def run(self, built: torch.nn.Module, strips: bool, layers: str | int, start: float) -> VerifyResult:
+        """Every probe on the plan's inputs, disagreements re-checked in float64."""
+        fast = linearised(built, torch.float32)  # a copy: `built` is shared with the analysis
+        inputs = plans(fast, self.feed, self.analytic, strips, self.notes)
+        probes = probe_groups(self.analytic, layers)
+        mixing = batch_mixing(fast, self.feed, self.name, inputs[0], [self.analytic.layers[i] for group in probes for i in group])
+        if mixing:
+            self.chunk = 1
+            self.notes.append(f"Batch elements interact ({mixing}), so every layer was checked in a pass of its own.")
+        for plan in inputs:
+            self.check(fast, plan, probes)
+        if self.retry:
+            self.recheck(built)
+        return self.result(inputs, start)
+
     def check(self, model: torch.nn.Module, plan: Plan, probes: list[list[int]]) -> None:
         """Every probe on one input of the plan, in float32."""
         shape, axes, scale = plan
         fill_weights(model, tuple(k for k in range(len(self.full) - 2) if shape[2 + k] == 1))
         # forward values, clones for the capture, autograd's saved tensors and gradients: ~6x the activations
         step = max(1, min(self.chunk, int(self.memory_budget / max(1.0, 6 * self.per_sample * scale))))
-        found = extents_in_chunks(model, self.name, shape, self._layers(probes), axes, step)
+        found = extents_in_chunks(model, self.feed, self.name, shape, self._layers(probes), axes, step)
         for idxs, per_axis in zip(probes, found):
             judged = self._record(idxs, axes, per_axis)
             if any(c.status != "ok" for c in judged.values()) and idxs not in self.retry:
@@ -120,7 +130,7 @@ class _Run:
         exact = linearised(built, torch.float64)
         axes = list(range(len(self.full) - 2))
         small = max(1, int(self.memory_budget / max(1.0, 12 * self.per_sample)))
-        found = extents_in_chunks(exact, self.name, self.full, self._layers(self.retry), axes, min(small, self.chunk), torch.float64)
+        found = extents_in_chunks(exact, self.feed, self.name, self.full, self._layers(self.retry), axes, min(small, self.chunk), torch.float64)
         for idxs, per_axis in zip(self.retry, found):
             self._record(idxs, axes, per_axis)
         self.notes.append(f"{len(self.retry)} layer checks were repeated on the full input in float64.")
@@ -143,6 +153,7 @@ class _Run:
         return VerifyResult(
             model=self.name,
             input_shape=self.full,
+            inputs=self.feed.inputs.to_dict(),
             mode="strips" if len(inputs) > 1 or inputs[0][0] != self.full else "full",
             strip_shapes=[p[0] for p in inputs],
             rows=rows,

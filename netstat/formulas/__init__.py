@@ -52,14 +52,13 @@ from netstat.formulas.registry import (  # noqa: F401 - the registry, re-exporte
     share_in_place,
 )
 from netstat.formulas.products import (  # noqa: F401 - importing a module registers its formulas
-    SOFTMAX_FLOPS,
     convolution,
     mkldnn_rnn_layer,
     mm,
     native_multi_head_attention,
     scaled_dot_product_attention,
 )
-from netstat.formulas.pointwise import FLOPS_PER_ELEMENT, adaptive_windows, cumulative  # noqa: F401
+from netstat.formulas.pointwise import FLOPS_PER_ELEMENT, SOFTMAX_FLOPS, adaptive_windows, cumulative  # noqa: F401
 from netstat.formulas import named  # noqa: F401,E402
 from netstat.formulas import backward  # noqa: F401,E402 - the backward ops of a training step (netstat.training)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from netstat.formulas.pointwise import FLOPS_PER_ELEMENT, NORM_FOLDED_FLOPS, _elementwise, _norm, max_pool
-from netstat.formulas.products import SOFTMAX_FLOPS, convolution, matmul
+from netstat.formulas.pointwise import FLOPS_PER_ELEMENT, NORM_FOLDED_FLOPS, SOFTMAX_FLOPS, _elementwise, _norm, max_pool
+from netstat.formulas.products import convolution, matmul
 from netstat.formulas.registry import Cost, Shape, aten_packets, formula, named_formula, numel, zero
 from netstat.quantized import PackedWeight
 

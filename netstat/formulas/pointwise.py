@@ -8,7 +8,6 @@ from math import ceil, floor, prod
 from typing import Callable, Sequence
 
 from netstat import ops
-from netstat.formulas.products import SOFTMAX_FLOPS
 from netstat.formulas.registry import Cost, Shape, aten_packets, formula, numel, packets, zero
 
 # ---------------------------------------------------------------------------
@@ -61,6 +60,8 @@ def rms_norm(input: Shape, weight: Shape | None = None, **_) -> Cost:  # noqa: A
 # ---------------------------------------------------------------------------
 # Element-wise ops: a constant number of FLOPs per output element.
 # ---------------------------------------------------------------------------
+
+SOFTMAX_FLOPS = 5  # max, subtract, exp, sum, divide per element (attention's softmax too: `products`)
 
 FLOPS_PER_ELEMENT: dict[str, int] = {
     # arithmetic (add with alpha != 1 would add a multiply; not counted)

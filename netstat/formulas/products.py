@@ -6,6 +6,7 @@ from __future__ import annotations
 from math import prod
 from typing import Sequence
 
+from netstat.formulas.pointwise import FLOPS_PER_ELEMENT, SOFTMAX_FLOPS
 from netstat.formulas.registry import Cost, Shape, aten, aten_packets, formula, numel, packets
 
 # ---------------------------------------------------------------------------
@@ -100,8 +101,6 @@ def dot(self: Shape, **_) -> Cost:
 
 
 # Attention ------------------------------------------------------------------
-
-SOFTMAX_FLOPS = 5  # max, subtract, exp, sum, divide per element
 
 
 def _attention_cost(q: Shape, k: Shape, v: Shape, masked: bool = False) -> Cost:

@@ -21,8 +21,10 @@ Widths (tables in the terminal; CSV, JSON and Markdown are never width-bound):
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -93,11 +95,23 @@ def shape_str(shape: Sequence[int] | None) -> str:
     return "-" if shape is None else "x".join(str(s) for s in shape)
 
 
+def inputs_str(rows: list[dict] | None, shape: Sequence[int] | None = None) -> str:
+    """Every input of a document's "inputs" rows ('1x8:int64, mask=1x8:int64'),
+    or `shape` when there are none: the one way titles show inputs."""
+    parts = []
+    for row in rows or ():
+        text = shape_str(row["shape"]) if "shape" in row else repr(row.get("value"))
+        text += f":{row['dtype']}" if row.get("dtype", "float32") != "float32" else ""
+        name = str(row.get("name", ""))
+        parts.append(text if not name or name.split(".")[0].isdigit() else f"{name}={text}")
+    return ", ".join(parts) or shape_str(shape)
+
+
 def stdout_console(width: int | None = None):
     """A console on stdout; `width` None: Rich's own guess (COLUMNS, the terminal, 80)."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
+    return Console(file=sys.stdout, highlight=False, emoji=False, soft_wrap=False, width=width)
 
 
 def width_limit() -> int | None:
@@ -114,7 +128,7 @@ def width_limit() -> int | None:
 def stderr_console():
     from rich.console import Console
 
-    return Console(file=sys.stderr, highlight=False)
+    return Console(file=sys.stderr, highlight=False, emoji=False)
 
 
 def note(message: str) -> None:
@@ -123,18 +137,120 @@ def note(message: str) -> None:
 
 
 def emit(tables: Iterable[Table], data: dict[str, Any], fmt: str) -> None:
-    """Write a result to stdout in the chosen format."""
+    """Write a result to stdout in the chosen format: JSON through `document`
+    (which adds the schema version), the tables as CSV or Markdown (plain
+    text: Rich markup removed), or as Rich tables. Flushed here, so that
+    stdout that cannot be written fails here and not at exit: a full disk is
+    `output_error`'s one sentence; a closed pipe a silent exit 1."""
     tables = list(tables)
-    if fmt == "json":
-        sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
-    elif fmt == "csv":
-        sys.stdout.write("\n".join(to_csv(t) for t in tables))
-    elif fmt == "md":
-        sys.stdout.write("\n".join(to_markdown(t) for t in tables))
-    else:
-        limit = width_limit()
-        for t in tables:
-            _print_table(fit(t, limit), limit)
+    try:
+        if fmt == "json":
+            sys.stdout.write(json.dumps(_finite(document(data)), indent=2, default=_json_default, allow_nan=False) + "\n")
+        elif fmt == "csv":
+            sys.stdout.write("\n".join(to_csv(t) for t in tables))
+        elif fmt == "md":
+            sys.stdout.write("\n".join(to_markdown(t) for t in tables))
+        else:
+            limit = width_limit()
+            for t in tables:
+                _print_table(fit(t, limit), limit)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`netstat list | head`): exit 1 in silence, as Rich
+        # does for the tables it prints and click for what it echoes.
+        discard_stdout()
+        raise SystemExit(1) from None
+    except OSError as err:
+        raise output_error(err) from None
+
+
+def output_error(err: OSError):
+    """A failed write to stdout as one sentence (a NetstatError, exit 1):
+    'Cannot write the output: No space left on device.' What stdout still
+    buffers is dropped (`discard_stdout`), so that the interpreter's flush at
+    exit does not fail a second time."""
+    from netstat.errors import NetstatError
+
+    discard_stdout()
+    return NetstatError(f"Cannot write the output: {_reason(err)}.")
+
+
+# What an OSError says of a path that cannot name a file there: the caller's
+# input (exit 2). Any other (a full disk, a read-only file system, no
+# permission) is a runtime failure (exit 1).
+_PATH_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ELOOP})
+
+
+def path_error(err: OSError, doing: str = "access", path: Any = None):
+    """An OSError on a file as one sentence: "Cannot write the figure
+    'out/rf.png': Is a directory." `path`: the file the caller named (default:
+    the error's, the destination of a rename), shortened when it is long. A
+    UsageError (exit 2) for a path that cannot name a file (too long, under a
+    file, a directory), else a NetstatError (exit 1)."""
+    from netstat.errors import NetstatError, UsageError
+
+    name = path if path is not None else (err.filename2 or err.filename)
+    where = f" '{_shortened(os.fsdecode(name))}'" if name is not None else ""
+    error = UsageError if err.errno in _PATH_ERRNOS else NetstatError
+    return error(f"Cannot {doing}{where}: {_reason(err)}.")
+
+
+def _reason(err: OSError) -> str:
+    """'No space left on device': the OS's words, or the error's own."""
+    return err.strerror or str(err) or type(err).__name__
+
+
+def _shortened(text: str, limit: int = 120) -> str:
+    """`text`, or its start and end around '...' when longer than `limit`."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 3) // 2
+    return f"{text[:half]}...{text[-half:]}"
+
+
+def discard_stdout() -> None:
+    """Point stdout's file descriptor at the null device (nothing when stdout
+    has none, e.g. a test runner's buffer): what it still buffers then goes
+    nowhere, instead of failing again when Python flushes it at exit."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def document(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` as a JSON document: `schema_version` (netstat.schema) first, then
+    its own keys.
+
+    Every JSON document on stdout passes here, from every command and mode,
+    so this is the one place that guarantees the version, whoever built the
+    dict: a document owner's `to_dict` may set it too (the profile, RF, bench
+    documents do, for library callers), and a new command cannot forget it.
+    A document that names another version is a bug in its builder, and raises.
+    (The files netstat writes -- the baseline, `report`'s zoo.json, the stored
+    catalogue -- set it where they are built.)"""
+    from netstat.schema import SCHEMA_VERSION
+
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"A document says schema_version {version!r}; netstat writes {SCHEMA_VERSION!r}.")
+    return {"schema_version": SCHEMA_VERSION, **data}
+
+
+def _finite(tree: Any) -> Any:
+    """Strict JSON: a NaN or infinite float becomes null (no number was measured or defined)."""
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return None
+    if isinstance(tree, dict):
+        return {k: _finite(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_finite(v) for v in tree]
+    return tree
 
 
 def _json_default(obj: Any) -> Any:
@@ -199,7 +315,7 @@ def _frame_width(columns: Sequence[Column], content: Sequence[int]) -> int:
     from rich.console import Console
     from rich.measure import Measurement
 
-    console = Console(file=io.StringIO(), width=1_000_000)
+    console = Console(file=io.StringIO(), width=1_000_000, emoji=False)
     return Measurement.get(console, console.options, _frame("", columns, content)).minimum
 
 
@@ -233,25 +349,30 @@ def fit(t: Table, limit: int | None) -> Table:
 
 def to_csv(t: Table) -> str:
     """Header and rows through the csv module; a row of another length than
-    the header is a bug in the table's builder, and raises."""
-    rows = t.raw_rows if t.raw_rows is not None else t.rows
+    the header is a bug in the table's builder, and raises. Plain text: the
+    machine values of `raw_rows` as they are, else the formatted cells
+    without their Rich markup."""
+    rows = t.raw_rows if t.raw_rows is not None else [[_strip_markup(c) if isinstance(c, str) else c for c in row] for row in t.rows]
     for row in rows:
         if len(row) != len(t.columns):
             raise ValueError(f"CSV of {t.title!r}: a row has {len(row)} fields, the header {len(t.columns)}: {row!r}")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([c.header for c in t.columns])
+    writer.writerow([_strip_markup(c.header) for c in t.columns])
     writer.writerows(rows)
     return buf.getvalue()
 
 
 def _md_cell(cell: Any) -> str:
-    return str(cell).replace("|", "\\|").replace("\n", " ").strip()
+    """A formatted cell as Markdown: plain text (no Rich markup), on one line, pipes escaped."""
+    return _strip_markup(str(cell)).replace("|", "\\|").replace("\n", " ").strip()
 
 
 def to_markdown(t: Table) -> str:
+    """The title, the header, the rows and the footer as plain Markdown: what
+    the terminal shows, without Rich's markup."""
     align = {"left": ":---", "right": "---:", "center": ":---:"}
-    lines = [f"### {t.title}", ""] if t.title else []
+    lines = [f"### {_strip_markup(t.title)}", ""] if t.title else []
     lines.append("| " + " | ".join(_md_cell(c.header) for c in t.columns) + " |")
     lines.append("| " + " | ".join(align.get(c.justify, "---") for c in t.columns) + " |")
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
@@ -260,6 +381,9 @@ def to_markdown(t: Table) -> str:
 
 
 def _strip_markup(text: str) -> str:
+    """What Rich shows of `text` (markup removed, escaped brackets kept)."""
+    if "[" not in text:
+        return text
     from rich.text import Text
 
     return Text.from_markup(text).plain

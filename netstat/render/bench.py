@@ -58,6 +58,7 @@ def latency_table(results: Sequence[Any]) -> Table:
         columns=[
             Column("Model", "left"),
             Column("Batch"),
+            Column("Inputs", "left"),
             Column("Median ms"),
             Column("±95% CI"),
             Column("p10 ms"),
@@ -74,8 +75,8 @@ def latency_table(results: Sequence[Any]) -> Table:
         s = r.stats
         if s is None:
             table.add_row(
-                [r.model, str(r.batch), r.status.upper(), *["-"] * 9],
-                raw=[r.model, r.batch, r.status, *[None] * 9],
+                [r.model, str(r.batch), r.described_inputs, r.status.upper(), *["-"] * 9],
+                raw=[r.model, r.batch, r.described_inputs, r.status, *[None] * 9],
             )
             continue
         ci = r.measurement.get("median_ci_rel")
@@ -83,6 +84,7 @@ def latency_table(results: Sequence[Any]) -> Table:
             [
                 r.model,
                 str(r.batch),
+                r.described_inputs,
                 _ms(s.median / 1e6),
                 "-" if ci is None else f"±{ci:.1%}",
                 _ms(s.p10 / 1e6),
@@ -95,7 +97,7 @@ def latency_table(results: Sequence[Any]) -> Table:
                 human_bytes(r.memory_access_bytes),
             ],
             raw=[
-                r.model, r.batch, s.median / 1e6, ci, s.p10 / 1e6, s.p90 / 1e6, s.iqr_rel, s.n,
+                r.model, r.batch, r.described_inputs, s.median / 1e6, ci, s.p10 / 1e6, s.p90 / 1e6, s.iqr_rel, s.n,
                 r.samples_per_s, None if r.cold_start_ns is None else r.cold_start_ns / 1e6,
                 r.madds, r.memory_access_bytes,
             ],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from netstat.render import Column, Table, grouped, human, human_bytes, shape_str
+from netstat.render import Column, Table, grouped, human, human_bytes, inputs_str, shape_str
 
 
 def _value(value: Any) -> str:
@@ -20,10 +20,42 @@ def _value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):  # a baseline's "inputs" rows
+            return ", ".join(_input_cell(row) for row in value)
         if value and all(isinstance(v, list) for v in value):
             return ", ".join(shape_str(v) for v in value)
         return shape_str(value)
     return str(value)
+
+
+def _input_cell(row: dict[str, Any]) -> str:
+    """{"name": "mask", "shape": [1, 128], "dtype": "int64"} -> 'mask=1x128:int64' (positional: no name)."""
+    name = str(row.get("name", ""))
+    text = _value(row["shape"]) if "shape" in row else repr(row.get("value"))
+    if row.get("dtype", "float32") != "float32":
+        text += f":{row['dtype']}"
+    return text if name.isdigit() else f"{name}={text}"
+
+
+def update_command(result) -> str:
+    """The command that pins what a check measured: the same baseline, the
+    same --models (a baseline never imports user code unless they are
+    named) and the same --input, then --update; quoted for a POSIX shell."""
+    import shlex
+
+    from netstat.check import DEFAULT_BASELINE
+
+    words = ["netstat", "check"]
+    if result.baseline_path != str(DEFAULT_BASELINE):
+        words += ["--baseline", result.baseline_path]
+    if result.models:
+        words += ["--models", ",".join(result.models)]
+    for row in result.inputs.to_dict() if result.inputs else ():
+        if "shape" not in row:  # a constant a library caller passed: no flag says it
+            continue
+        flag = ",".join(str(d) for d in row["shape"]) + ("" if row["dtype"] == "float32" else f":{row['dtype']}")
+        words += ["--input", flag if row["name"].isdigit() else f"{row['name']}={flag}"]
+    return shlex.join(words + ["--update"])
 
 
 def _signed(n: int | float | None) -> str:
@@ -83,10 +115,9 @@ def check_tables(result) -> list[Table]:
         if old.get(key) and old.get(key) != new.get(key):
             summary.footer.append(f"[yellow]Note:[/] the baseline was made with {label} {old[key]}; this is {label} {new[key]}.")
     if not result.updating and not result.ok:
-        from netstat.check import DEFAULT_BASELINE
+        from rich.markup import escape
 
-        where = "" if result.baseline_path == str(DEFAULT_BASELINE) else f" --baseline {result.baseline_path}"
-        summary.footer.append(f"If the change is intended, update the baseline in the same change: netstat check{where} --update")
+        summary.footer.append(f"If the change is intended, update the baseline in the same change: {escape(update_command(result))}")
     tables = [summary]
 
     if result.drift:
@@ -206,7 +237,7 @@ def crosscheck_tables(result, exact: bool = False) -> list[Table]:
     from netstat.crosscheck import CONVENTIONS, why
 
     totals = Table(
-        title=f"Cross-check · {result.model} · {shape_str(result.input_shape)}",
+        title=f"Cross-check · {result.model} · {inputs_str(result.inputs, result.input_shape)}",
         columns=[Column("tool", "left"), Column("total"), Column("exact"), Column("params"), Column("status", "left", wrap=True)],
     )
     totals.add_row(["netstat MAdds", human(result.madds), grouped(result.madds), grouped(result.params), "ok"], raw=["netstat_madds", result.madds, result.madds, result.params, "ok"])
@@ -283,7 +314,7 @@ def crosscheck_compact_table(result, exact: bool = True, title: str | None = Non
     fmt = grouped if exact else _short
     ok = [p for p in result.peers if p.ok]
     table = Table(
-        title=title or f"{result.model} · {shape_str(result.input_shape)}",
+        title=title or f"{result.model} · {inputs_str(result.inputs, result.input_shape)}",
         columns=[Column("op class", "left"), Column("MAdds"), Column("FLOPs")] + [Column(p.name) for p in ok],
     )
     for key in OP_CLASSES:

@@ -47,7 +47,8 @@ def new_figure(width: float = 9.0, height: float = 6.0):
 def save_figure(fig, path: str | os.PathLike, source: str | None = None) -> Path:
     """Write `fig` atomically, cropped to its contents; the suffix picks the
     format (`FIGURE_SUFFIXES`). `source`, for a PNG: a digest of the data
-    plotted, kept in its Source text chunk (`figure_source`)."""
+    plotted, kept in its Source text chunk (`figure_source`). A file that
+    cannot be written is a NetstatError naming `path` (`render.path_error`)."""
     import matplotlib
 
     path = Path(path)
@@ -57,8 +58,13 @@ def save_figure(fig, path: str | os.PathLike, source: str | None = None) -> Path
     metadata = dict(_METADATA[fmt])
     if source is not None and fmt == "png":
         metadata["Source"] = source
-    with matplotlib.rc_context({"svg.hashsalt": "netstat"}):  # SVG ids: fixed, not random
-        atomic_write(path, functools.partial(_savefig, fig, fmt, metadata), binary=True)
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "netstat"}):  # SVG ids: fixed, not random
+            atomic_write(path, functools.partial(_savefig, fig, fmt, metadata), binary=True)
+    except OSError as err:  # a folder, a name too long, a full disk: one sentence naming `path`
+        from netstat.render import path_error
+
+        raise path_error(err, "write the figure", path) from None
     return path
 
 

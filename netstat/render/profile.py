@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from netstat.render import Column, Table, grouped, human, human_bytes, shape_str
+from netstat.render import Column, Table, grouped, human, human_bytes, inputs_str, shape_str
 
 
 def _shapes(shapes: Sequence[Sequence[int]]) -> str:
@@ -45,7 +45,7 @@ def totals_footer(profile, rf_final: str | None = None) -> list[str]:
         f"[bold]FLOPs[/] {t['flops']:,} ({human(t['flops'])}; 2 x MAdds + bias, norm, activation, pooling, element-wise)",
         f"[bold]Activations[/] {human_bytes(t['activation_bytes'])} written, peak live {human_bytes(t['peak_activation_bytes'])}  "
         f"[bold]Memory access[/] {human_bytes(t['memory_access_bytes'])}  [bold]Arithmetic intensity[/] {_ai(t['arithmetic_intensity'])} FLOP/B",
-        f"[bold]Output[/] {_shapes(t['output_shape'])}   input {shape_str(profile.input_shape)} on {profile.device}",
+        f"[bold]Output[/] {_shapes(t['output_shape'])}   input {inputs_str(profile.inputs, profile.input_shape)} on {profile.device}",
     ]
     if rf_final:
         lines.append(f"[bold]Receptive field of the output[/] {rf_final}")
@@ -57,7 +57,7 @@ def totals_footer(profile, rf_final: str | None = None) -> list[str]:
 
 def profile_tables(profile, by: str = "layer", depth: int = 3, rf_cells: dict[tuple[str, int], str] | None = None) -> list[Table]:
     """`by`: "layer" (a depth-limited module tree), "type" or "stage"."""
-    title = f"{profile.model} — input {shape_str(profile.input_shape)}"
+    title = f"{profile.model} — input {inputs_str(profile.inputs, profile.input_shape)}"
     if by == "type":
         total_params = profile.totals["params"]
         total_madds = profile.totals["madds"]
@@ -125,7 +125,7 @@ def compare_table(profiles: list, extra: dict[str, dict[str, str]] | None = None
         tot = p.totals
         cells = [
             p.model,
-            shape_str(p.input_shape),
+            inputs_str(p.inputs, p.input_shape),
             human(tot["params"]),
             human(tot["madds"]),
             human(tot["flops"]),
@@ -133,7 +133,7 @@ def compare_table(profiles: list, extra: dict[str, dict[str, str]] | None = None
             human_bytes(tot["memory_access_bytes"]),
             _ai(tot["arithmetic_intensity"]),
         ]
-        raw = [p.model, shape_str(p.input_shape), tot["params"], tot["madds"], tot["flops"], tot["peak_activation_bytes"], tot["memory_access_bytes"], tot["arithmetic_intensity"]]
+        raw = [p.model, inputs_str(p.inputs, p.input_shape), tot["params"], tot["madds"], tot["flops"], tot["peak_activation_bytes"], tot["memory_access_bytes"], tot["arithmetic_intensity"]]
         for name in extra:
             cells.append(extra[name].get(p.model, "-"))
             raw.append(extra[name].get(p.model, ""))

@@ -248,13 +248,16 @@ def _write_figures(out: Path, rows: Sequence[dict[str, Any]], rf_results: Sequen
         result.files[str(figures / "latency_vs_madds.png")] = f"latency vs MAdds, {len(bench)} measurements"
 
 
-def build_report(out: str | Path = "reports", models: str | Sequence[str] | None = None, crosscheck: bool = True, progress: ProgressFn | None = None) -> ReportResult:
-    """Regenerate zoo.md, zoo.json, crosscheck.md and the figures under `out`."""
+def build_report(out: str | Path = "reports", models: str | Sequence[str] | None = None, crosscheck: bool = True, progress: ProgressFn | None = None,
+                 inputs: Any = None) -> ReportResult:
+    """Regenerate zoo.md, zoo.json, crosscheck.md and the figures under `out`;
+    `inputs` (shapes or a netstat.inputs.Inputs) for the models without an
+    input of their own, as `netstat check` takes them (netstat.selection)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"The report directory '{out}' is a file.", hint="Name a directory (it is created when missing).")
     result = ReportResult(out)
-    selection = select(parse_patterns(models))
+    selection = select(parse_patterns(models), inputs)
     steps = _Steps(progress, len(selection) * (2 if crosscheck else 1))
     found = _measure_zoo(selection, steps, crosscheck)
     rows = found.rows

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from netstat.render import Column, Table, grouped, shape_str
+from netstat.render import Column, Table, grouped, inputs_str, shape_str
 from netstat.render.figures import FIGURE_SUFFIXES  # noqa: F401 - `netstat rf --plot` checks its suffix
 
 
@@ -81,13 +81,14 @@ def _label(layer, depth: int | None) -> str:
     return f"{indent}{layer.name.rsplit('.', 1)[-1] if layer.depth > 1 else layer.name}"
 
 
-def rf_table(result, depth: int | None = None) -> Table:
+def rf_table(result, depth: int | None = None, inputs: list[dict] | None = None) -> Table:
     """One row per layer: output shape, RF, effective stride, centre of the
-    first unit, effective padding, and flags."""
+    first unit, effective padding, and flags; `inputs`: every input of the
+    forward (`Inputs.to_dict`) for the title, else the RF's input shape."""
     axes = "x".join(result.axis_names)
     scope = "every leaf layer" if depth is None else f"layers to depth {depth}"
     t = Table(
-        f"{result.model} — receptive fields, input {shape_str(result.input_shape)} ({scope})",
+        f"{result.model} — receptive fields, input {inputs_str(inputs, result.input_shape)} ({scope})",
         [
             Column("Layer", "left"),
             Column("Type", "left"),
@@ -195,7 +196,7 @@ def verify_table(v, depth: int | None = None) -> Table:
     for a in names:
         columns += [Column(f"Analytic {a}"), Column(f"Gradient {a}")]
     columns.append(Column("Agree", "left"))
-    t = Table(f"{v.model} — receptive field checked by gradients, input {shape_str(v.input_shape)}", columns)
+    t = Table(f"{v.model} — receptive field checked by gradients, input {inputs_str(v.inputs, v.input_shape)}", columns)
     rows = {r.name: r for r in v.rows}
     shown = [layer for _, layer in _selected(v.analytic.layers, depth)]
     seen = set()

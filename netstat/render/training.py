@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netstat.render import Column, Table, grouped, human, human_bytes, shape_str
+from netstat.render import Column, Table, grouped, human, human_bytes, inputs_str
 
 
 def _n(value: int, fmt=human) -> str:
@@ -14,7 +14,7 @@ def _precision(profile) -> str:
 
 
 def _title(profile) -> str:
-    return f"{profile.model} — training step, batch {profile.batch} ({shape_str(profile.input_shape)}), {profile.optimizer}, {_precision(profile)}"
+    return f"{profile.model} — training step, batch {profile.batch} ({inputs_str(profile.inputs, profile.input_shape)}), {profile.optimizer}, {_precision(profile)}"
 
 
 def training_layers_table(profile, depth: int = 3) -> Table:

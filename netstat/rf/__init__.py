@@ -25,7 +25,7 @@ from typing import Any
 _API = {
     **dict.fromkeys(("GRID_BITS", "GRID_WORK", "MAX_CHANNELS", "MAX_LAYERS", "MAX_SIZE", "StackLayer", "StackResult", "hdc_max_distance", "rates_text", "stack"), "netstat.rf.calculator"),
     **dict.fromkeys(("SCHEMA_VERSION", "AxisRF", "Reads", "TensorRF", "affine", "fmt_number", "number", "sampled", "transfer"), "netstat.rf.model"),
-    **dict.fromkeys(("Propagator", "analyze", "batch_mixing"), "netstat.rf.propagate"),
+    **dict.fromkeys(("Propagator", "analyze"), "netstat.rf.propagate"),
     **dict.fromkeys(("RFLayer", "RFResult"), "netstat.rf.result"),
     **dict.fromkeys(("POINTWISE", "RULES", "rule"), "netstat.rf.rules"),
 }

@@ -16,6 +16,8 @@ path's r, j and c beside that ("global (local 75, stride 16)").
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from typing import Any, Sequence
 
@@ -47,6 +49,11 @@ class Propagator:
         st = self.states.get(x.tid)
         if st is None and self.written:
             st = self.written.get(x.storage)
+            if st is not None and len(st.dims) != len(x.shape):
+                # written through a view of another rank (a detector's batch of images filled
+                # image by image through select(0, i)): the trailing dims are the ones written
+                extra = len(x.shape) - len(st.dims)
+                st = dataclasses.replace(st, dims=(None,) * extra + st.dims if extra > 0 else st.dims[-extra:])
         return st
 
     def bound(self, op: OpRecord) -> dict[str, Any]:
@@ -75,10 +82,9 @@ class Propagator:
         return TensorRF((None,) * rank, axes, mis)
 
     # -- the walk ----------------------------------------------------------
-    def run(self, batch: bool = False) -> None:
-        """Propagate from the input; `batch` follows the batch dim instead
-        of the spatial ones (which ops let batch elements see each other)."""
-        if not self.trace.inputs or not self._seed(self.trace.inputs[0], batch):
+    def run(self) -> None:
+        """Propagate from the input over every op."""
+        if not self.trace.inputs or not self._seed(self.trace.inputs[0]):
             return
         for op in self.trace.ops:
             if not op.outputs:
@@ -95,12 +101,8 @@ class Propagator:
                     # an in-place write: other views of this storage read it
                     self.written[ref.storage] = st
 
-    def _seed(self, x: TensorRef, batch: bool) -> bool:
-        """The input's state: each unit sees itself. False when there is no axis to follow."""
-        if batch:
-            self.naxes = 1
-            self.states[x.tid] = TensorRF((0,) + (None,) * (len(x.shape) - 1), (AxisRF(1, 1, 0, reach=(0, x.shape[0] - 1)),))
-            return True
+    def _seed(self, x: TensorRef) -> bool:
+        """The input's state: each unit sees itself. False when there is no spatial axis."""
         self.naxes = max(0, len(x.shape) - 2)
         if self.naxes == 0:
             self.note("The input has no spatial dims, so there is no receptive field to compute.")
@@ -268,17 +270,3 @@ def _unread(st: TensorRF, input_shape: tuple) -> str:
         if gaps:
             parts.append(f"{name} {' and '.join(gaps)}")
     return ", ".join(parts)
-
-
-def batch_mixing(trace: Trace) -> list[str]:
-    """The ops through which one batch element's output depends on another's
-    input (a mean over the batch, a view merging it into other dims), found
-    by following the batch dim like a spatial axis. Trace with batch >= 2."""
-    prop = Propagator(trace)
-    prop.run(batch=True)
-    for op in trace.ops:
-        for ref in op.outputs:
-            st = prop.states.get(ref.tid)
-            if st is not None and (st.axes[0].whole or st.axes[0].size != 1 or st.misaligned):
-                return [prop.label(op)]
-    return []

@@ -54,13 +54,17 @@ def make_optimizer(name: str) -> Callable[[list], Any] | None:
 
 
 def check_arguments(batch: Any, optimizer: Any, dtype: Any, amp: Any, loss: Any) -> tuple[int, str, str, str | None]:
-    """(batch, optimizer, dtype, amp) normalised, or an ArgumentError naming the argument."""
+    """(batch, optimizer, dtype, amp) normalised, or an ArgumentError naming
+    the argument. The batch is 1 to 2**31 - 1."""
     from netstat.training.precision import PRECISIONS
 
+    most = 2**31 - 1  # far beyond any real batch; past int64 a batch cannot even be a shape
     if batch is None:
         batch = DEFAULT_BATCH
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ArgumentError("{batch} must be a whole number of samples (1 or more), not {given!r}.", given=batch)
+    if batch > most:
+        raise ArgumentError("{batch} must be at most {most:,} samples, not {given:,}.", given=batch, most=most)
     names = (optimizer, dtype, amp)
     if not all(v is None or isinstance(v, str) for v in names):
         raise ArgumentError("{optimizer}, {training_dtype} and {training_amp} are names such as 'adamw', 'fp32' and 'bf16'.")
@@ -86,26 +90,29 @@ def training_profile(
     first dimension of every input), traced on meta: see the module docstring.
     `loss` maps the model's output to a scalar (default: the sum of its
     floating-point outputs)."""
-    from netstat.spec import InputSpec
+    from netstat.isolation import own_modes
     from netstat.training.build import build
     from netstat.training.precision import AMP_NOTE, PRECISIONS
     from netstat.training.trace import StepFailure, StepSetup, run_step, sum_of_outputs
 
+    if batch is None and source.inputs_given and source.input_shape:
+        batch = source.input_shape[0]  # the batch of the inputs the caller gave
     batch, optimizer, dtype, amp = check_arguments(batch, optimizer, dtype, amp, loss)
     if not source.inputs:
         raise ArgumentError("'{model}' has no default input size.", hint="Give it with {input_size}.", model=source.name)
-    inputs = [InputSpec((batch, *spec.shape[1:]), spec.dtype) if spec.shape else spec for spec in source.inputs]
-    model = _meta_model(source)
+    inputs = source.inputs.with_batch(batch)
+    model = source.instantiate("meta")
     if not any(p.requires_grad for p in model.parameters()):
         raise UsageError(f"{source.name} has no trainable parameters: a training step would change nothing.")
     setup = StepSetup(model, inputs, make_optimizer(optimizer), loss or sum_of_outputs, PRECISIONS[dtype] if dtype != "fp32" else None,
                       PRECISIONS[amp] if amp else None, memoize)
     try:
-        step = run_step(setup)
+        with own_modes():
+            step = run_step(setup)
     except StepFailure as failure:
         raise ModelRunError(_describe(failure, source.name, batch, inputs, model)) from None
     meta = {"model": source.name, "batch": batch, "optimizer": optimizer, "dtype": dtype, "amp": amp,
-            "loss": "sum of outputs" if loss is None else getattr(loss, "__name__", type(loss).__name__), "input_shape": tuple(inputs[0].shape)}
+            "loss": "sum of outputs" if loss is None else getattr(loss, "__name__", type(loss).__name__), "input_shape": tuple(inputs.first_shape), "inputs": inputs.to_dict()}
     result = build(step, model, meta)
     result.notes += [FOREACH_NOTE] if optimizer not in ("sgd", "none") else []
     result.notes += [AMP_NOTE.format(amp=amp)] if amp else []
@@ -113,23 +120,8 @@ def training_profile(
     return result
 
 
-def _meta_model(source):
-    """The model to train on meta: netstat's own build (built on CPU and
-    copied when the factory cannot build on meta), or a working copy of yours."""
-    from netstat.trace import working_copy
-
-    if not source.owned:
-        return working_copy(source.module, "meta")
-    try:
-        return source.build("meta")
-    except UsageError:
-        raise
-    except Exception:  # noqa: BLE001 - a factory that breaks on meta: build on CPU, then copy
-        return working_copy(source.build("cpu"), "meta")
-
-
 def _describe(failure, name: str, batch: int, inputs, model) -> str:
-    shape = ", ".join(spec.describe() for spec in inputs)
+    shape = inputs.describe()
     where = failure.where
     if where is None:
         layer = "before reaching any layer"

@@ -144,15 +144,15 @@ def _training_peak(analysis, optimizer: str, dtype: str, amp: str | None, batch:
 
 
 def _inference_peak(analysis, batch: int) -> int:
-    """Parameters and buffers + the peak of live activations of one
-    inference forward at `batch` (a fresh meta trace of the same source)."""
+    """The peak of one inference forward at `batch` (a fresh meta trace of
+    the same source), parameters and buffers included: the one liveness
+    walk (netstat.memory) over the activations and the trace's resident weights."""
     from netstat.analysis import Analysis
-    from netstat.spec import InputSpec, resolve
+    from netstat.memory import walk
+    from netstat.metrics import activation_bytes
+    from netstat.spec import resolve
 
-    inputs = [InputSpec((batch, *spec.shape[1:]), spec.dtype) for spec in analysis.source.inputs]
-    probe = Analysis(resolve(analysis.source, inputs))
-    profile = probe.profile
-    if profile.device != "meta":
+    probe = Analysis(resolve(analysis.source, inputs=analysis.source.inputs.with_batch(batch)))
+    if probe.trace.device != "meta":
         raise UsageError(f"{analysis.name} cannot run its forward on the meta device, and fit probes batches only on meta (real tensors would need the memory being asked about).")
-    tensors = {id(t): t for t in [*probe.model.parameters(), *probe.model.buffers()]}
-    return sum(t.numel() * t.element_size() for t in tensors.values()) + profile.totals["peak_activation_bytes"]
+    return walk(probe.trace, {**activation_bytes(probe.trace), **probe.trace.storage_bytes}).peak_bytes

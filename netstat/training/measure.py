@@ -31,11 +31,13 @@ class MeasuredStep:
     seconds: float
 
 
-def _step(model, x, optimizer, loss) -> None:
+def _step(model, args, kwargs, optimizer, loss) -> None:
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    with sdpa_kernel([SDPBackend.MATH]):
-        loss(model(x)).backward()
+    from netstat.isolation import own_modes
+
+    with own_modes(), sdpa_kernel([SDPBackend.MATH]):
+        loss(model(*args, **kwargs)).backward()
     if optimizer is not None:
         optimizer.step()
 
@@ -52,19 +54,17 @@ def measure_step(source, batch: int, optimizer: str = "sgd", loss=None) -> Measu
     from netstat.training.trace import sum_of_outputs
 
     loss = loss or sum_of_outputs
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = source.build("cpu").train()
+    model = source.instantiate("cpu").train()
     factory = make_optimizer(optimizer)
     opt = factory([p for p in model.parameters() if p.requires_grad]) if factory is not None else None
-    spec = source.inputs[0]
-    x = torch.zeros((batch, *spec.shape[1:]), dtype=getattr(torch, spec.dtype))
-    _step(model, x, opt, loss)
+    args, kwargs = source.inputs.with_batch(batch).materialise("cpu")
+    _step(model, args, kwargs, opt, loss)
     model.zero_grad(set_to_none=True)
-    baseline = _bytes([*model.parameters(), *model.buffers(), x, *_state(opt)])
+    inputs = [t for t in [*args, *kwargs.values()] if isinstance(t, torch.Tensor)]
+    baseline = _bytes([*model.parameters(), *model.buffers(), *inputs, *_state(opt)])
     start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        _step(model, x, opt, loss)
+        _step(model, args, kwargs, opt, loss)
     seconds = time.perf_counter() - start
     events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns())
     running = peak = 0

@@ -52,9 +52,13 @@ def fake_mode(model: torch.nn.Module, amp: torch.dtype | None) -> tuple[Any, tor
     return mode, copy.deepcopy(model, memo)
 
 
-def fake_inputs(xs: list[torch.Tensor], mode: Any) -> list[torch.Tensor]:
-    """The meta inputs `xs`, as fake CPU tensors of `mode` (unchanged without one)."""
-    return xs if mode is None else [_fake(mode, x) for x in xs]
+def fake_inputs(inputs: tuple[tuple, dict], mode: Any) -> tuple[tuple, dict]:
+    """The meta (args, kwargs) `inputs`, their tensors as fake CPU tensors of `mode` (unchanged without one)."""
+    if mode is None:
+        return inputs
+    from torch.utils._pytree import tree_map
+
+    return tree_map(lambda x: _fake(mode, x) if isinstance(x, torch.Tensor) else x, inputs)
 
 
 def _fake(mode: Any, t: torch.Tensor) -> torch.Tensor:

@@ -77,7 +77,8 @@ class TrainingProfile:
     notes: list[str] = field(default_factory=list)
     timeline: list[int] = field(default_factory=list, repr=False)  # live bytes after each op
     op_names: list[str] = field(default_factory=list, repr=False)
-    step: Any = field(default=None, repr=False)  # the netstat.training.trace.StepTrace it was built from
+    step: Any = field(default=None, repr=False)  # the netstat.trace.Trace of the step it was built from
+    inputs: list[dict[str, Any]] = field(default_factory=list)  # every input at this batch (netstat.inputs.Inputs.to_dict)
 
     @property
     def peak_bytes(self) -> int:
@@ -99,6 +100,7 @@ class TrainingProfile:
             "amp": self.amp,
             "loss": self.loss,
             "input_shape": list(self.input_shape),
+            "inputs": self.inputs,
             **self.totals,
             "peak_at": self.peak_at.to_dict(),
             "phases": {k: list(v) for k, v in self.phases.items()},
@@ -108,6 +110,10 @@ class TrainingProfile:
             "notes": self.notes,
         }
 
-    def document(self) -> dict[str, Any]:
-        """A whole profile document holding only this step: `netstat profile --train --format json`."""
-        return {"schema_version": SCHEMA_VERSION, "model": self.model, "input_shape": list(self.input_shape), "training": self.to_dict()}
+    def document(self, profile: dict[str, Any]) -> dict[str, Any]:
+        """`netstat profile --train --format json`: the model's profile
+        document (`Profile.to_dict()`: the inference forward at its given
+        input) with this step as its "training" block, so that a reader of
+        profile documents reads this one too (the step's own batch and input
+        are in the block)."""
+        return {"schema_version": SCHEMA_VERSION, **profile, "training": self.to_dict()}

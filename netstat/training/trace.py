@@ -1,12 +1,10 @@
 """One traced training step on meta: forward, loss, backward, optimizer step.
 
-The same recorder as the inference trace (`netstat.trace._Recorder`) sees
-every aten op of the whole step; three things are added for training:
+The one recorder of the inference trace (`netstat.trace.Recorder`, with
+`by_storage`: a saved output is a shallow copy that shares its allocation)
+sees every aten op of the whole step, and the result is the one `Trace` type
+with its phases; two things are added for training:
 
-- Storage identity by the tensor's StorageImpl, not only by the recorder's
-  own ids: autograd keeps a saved *output* as a shallow copy (a new tensor
-  on the same storage), which the backward reads, and that read must be a
-  read of the forward's allocation.
 - `torch.autograd.graph.saved_tensors_hooks`: every tensor autograd saves for
   backward, the op and layer that saved it, and when the backward unpacks it.
 - Layers in backward: at each module's forward post-hook, the autograd nodes
@@ -23,93 +21,21 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch.utils._pytree import tree_flatten
 
-from netstat.trace import ModuleCall, OpRecord, TensorRef, _HierarchyHooks, _Recorder, _zeros, reference_kernels
+from netstat.trace import PHASES, HierarchyHooks, Recorder, SavedTensor, Trace, recorder_class, reference_kernels
 
-PHASES = ("forward", "backward", "optimizer")
-
-
-@dataclass
-class SavedTensor:
-    """An allocation autograd saved for backward (once, however often saved)."""
-
-    storage: int
-    nbytes: int
-    module: str  # the innermost module running when it was first saved
-    op: int  # the index of the op whose save it was (the last op recorded then)
-    unpacked: int = -1  # the last op index recorded before its last unpack in backward
-
-
-@dataclass
-class StepTrace:
-    """The recorded ops of one training step and what the memory walk needs."""
-
-    ops: list[OpRecord]
-    modules: list[ModuleCall]
-    phase_ends: dict[str, int]  # phase -> one past its last op index
-    storage_bytes: dict[int, int]  # storage -> bytes of its allocation
-    persistent: set[int]  # parameters, buffers, inputs, optimizer state: allocated before the step
-    to_end: set[int]  # parameter gradients and the loss: alive at the end of the step
-    saved: dict[int, SavedTensor]  # storage -> the saved activation
-    param_storages: set[int]  # parameters and buffers
-    grad_storages: dict[str, int]  # parameter name -> its gradient's storage
-    state_storages: dict[str, list[int]]  # parameter name -> its optimizer state's storages
-    weights: dict[int, str]  # tid -> parameter / buffer name
-    inputs: list[TensorRef]
-    notes: list[str] = field(default_factory=list)
-
-    def phase_of(self, index: int) -> str:
-        for phase in PHASES:
-            if index < self.phase_ends[phase]:
-                return phase
-        return PHASES[-1]
-
-
-def _storage_key(t: torch.Tensor) -> int | None:
-    try:
-        return t.untyped_storage()._cdata
-    except (RuntimeError, NotImplementedError):  # a tensor without storage (sparse, some subclasses)
-        return None
-
-
-class _StepRecorder(_Recorder):
-    """The inference recorder, with a tensor's storage known by its
-    StorageImpl, so that a shallow copy (autograd's saved outputs) reads the
-    allocation it shares. Storages are kept referenced during the trace so
-    that no address is reused (on meta they hold no memory)."""
-
-    def __init__(self, memoize: bool) -> None:
-        super().__init__(memoize)
-        self.by_impl: dict[int, int] = {}
-        self.sizes: dict[int, int] = {}
-        self._kept: list[Any] = []
-
-    def register(self, t: torch.Tensor, storage: int | None = None) -> TensorRef:
-        key = _storage_key(t)
-        if storage is None and key is not None:
-            storage = self.by_impl.get(key)
-        ref = super().register(t, storage)
-        if key is not None and key not in self.by_impl:
-            self.by_impl[key] = ref.storage
-            self.sizes[ref.storage] = t.untyped_storage().nbytes()
-            self._kept.append(t.untyped_storage())
-        return ref
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.namespace == "prim":  # FakeTensorMode's device queries (prim.device): not ops of the step
-            return func(*args, **(kwargs or {}))
-        return super().__torch_dispatch__(func, types, args, kwargs)
+StepTrace = Trace  # a training step's trace: the one Trace type, with its phases
 
 
 class _SavedHooks:
     """Pack / unpack hooks: note each saved tensor, give it back unchanged."""
 
-    def __init__(self, rec: _StepRecorder) -> None:
+    def __init__(self, rec: Recorder) -> None:
         self.rec = rec
         self.saved: dict[int, SavedTensor] = {}
 
@@ -127,12 +53,12 @@ class _SavedHooks:
         return t
 
 
-class _LayerHooks(_HierarchyHooks):
+class _LayerHooks(HierarchyHooks):
     """The inference trace's module stack, and the autograd nodes each module
     call created, so that the backward ops run by those nodes are recorded
     under that module's path."""
 
-    def __init__(self, model: torch.nn.Module, rec: _Recorder) -> None:
+    def __init__(self, model: torch.nn.Module, rec: Recorder) -> None:
         super().__init__(model, rec)
         self.claimed: dict[Any, str] = {}
         self.floors: list[int] = []
@@ -195,7 +121,7 @@ class StepSetup:
     """What one step runs: the model (netstat may change it), inputs, optimizer, loss."""
 
     model: torch.nn.Module
-    inputs: list  # netstat.spec.InputSpec, batch already applied
+    inputs: Any  # netstat.inputs.Inputs, batch already applied
     make_optimizer: Callable[[list], Any] | None  # trainable parameters -> a torch.optim optimizer; None: stop after backward
     loss: Callable[[Any], torch.Tensor]
     dtype: torch.dtype | None = None  # parameters and float inputs in this dtype (None: as built)
@@ -222,17 +148,21 @@ def run_step(setup: StepSetup) -> StepTrace:
     if setup.dtype is not None:
         model.to(setup.dtype)
     mode, model = fake_mode(model, setup.amp)
-    rec = _StepRecorder(memoize=setup.memoize and mode is None)
+    rec = recorder_class()(memoize=setup.memoize and mode is None, by_storage=True)
     hooks = _LayerHooks(model, rec)
     saved = _SavedHooks(rec)
     handles = [
         torch.nn.modules.module.register_module_forward_pre_hook(hooks.pre),
         torch.nn.modules.module.register_module_forward_hook(hooks.post),
     ]
-    xs = fake_inputs([_input(spec, setup.dtype) for spec in setup.inputs], mode)
+    inputs = setup.inputs.cast(str(setup.dtype).removeprefix("torch.")) if setup.dtype is not None else setup.inputs
+    try:
+        args, kwargs = fake_inputs(inputs.materialise("meta"), mode)
+    except (RuntimeError, ValueError, OverflowError) as err:  # a size no tensor can have
+        raise StepFailure(err, "forward", None) from err
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = setup.make_optimizer(trainable) if setup.make_optimizer is not None else None
-    input_refs = [rec.register(x) for x in xs]
+    input_refs = [rec.register(x) for x in _tensors((args, kwargs))]
     fixed = {rec.ref(t).storage for t in [*model.parameters(), *model.buffers()]}
     weights = {rec.ref(t).tid: name for name, t in [*model.named_parameters(), *model.named_buffers()]}
     ends: dict[str, int] = {}
@@ -240,7 +170,7 @@ def run_step(setup: StepSetup) -> StepTrace:
     try:
         with mode or contextlib.nullcontext(), reference_kernels(), rec:
             with torch.autograd.graph.saved_tensors_hooks(saved.pack, saved.unpack), autocast:
-                loss = setup.loss(model(*xs))
+                loss = setup.loss(model(*args, **kwargs))
             ends["forward"] = len(rec.ops)
             for h in handles:
                 h.remove()
@@ -260,11 +190,6 @@ def run_step(setup: StepSetup) -> StepTrace:
     return _step_trace(rec, hooks, saved, model, optimizer, ends, input_refs, fixed, weights, loss)
 
 
-def _input(spec, dtype: torch.dtype | None) -> torch.Tensor:
-    x = _zeros(spec, torch.device("meta"))
-    return x.to(dtype) if dtype is not None and x.is_floating_point() else x
-
-
 def _step_trace(rec, hooks, saved, model, optimizer, ends, input_refs, fixed, weights, loss) -> StepTrace:
     names = {id(p): name for name, p in model.named_parameters()}
     grads = {names[id(p)]: rec.ref(p.grad).storage for p in model.parameters() if p.grad is not None}
@@ -274,17 +199,19 @@ def _step_trace(rec, hooks, saved, model, optimizer, ends, input_refs, fixed, we
             # Adam's step count is a 0-d CPU tensor (capturable=False): not on the parameters' device.
             states[names[id(p)]] = [rec.ref(v).storage for v in state.values() if isinstance(v, torch.Tensor) and v.dim() > 0]
     state_storages = {s for kept in states.values() for s in kept}
-    return StepTrace(
+    return Trace(
         ops=rec.ops,
         modules=hooks.calls,
+        inputs=input_refs,
+        outputs=[rec.ref(loss)],
+        weights=weights,
+        device="meta",
         phase_ends=ends,
         storage_bytes=dict(rec.sizes),
-        persistent=fixed | {r.storage for r in input_refs} | state_storages,
+        resident=fixed | {r.storage for r in input_refs} | state_storages,
         to_end=set(grads.values()) | {rec.ref(loss).storage},
         saved={s: entry for s, entry in saved.saved.items() if s not in fixed},
         param_storages=fixed,
         grad_storages=grads,
         state_storages=states,
-        weights=weights,
-        inputs=input_refs,
     )
