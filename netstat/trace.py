@@ -205,7 +205,7 @@ class Recorder(TorchDispatchMode):
     # -- the hook ----------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func.namespace == "prim":  # FakeTensorMode's device queries (prim.device): not ops of the model
+        if self.by_storage and func.namespace == "prim":  # a training step's FakeTensorMode device queries (prim.device): not ops of the model
             return func(*args, **kwargs)
         in_tensors = [t for t in _flat((args, kwargs), []) if isinstance(t, torch.Tensor)]
         in_refs = [self.ref(t) for t in in_tensors]

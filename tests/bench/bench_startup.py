@@ -11,7 +11,9 @@ Every row is a fresh process, start-up included, as a user runs it:
   on the CPU (torchvision's VGG-16 and ResNet-50, weights=None);
 - the commands that need no model (`--help`, `--version`, `list`, `calc conv`,
   `rf --dilation 2`), which must not import torch;
-- `netstat check` over the whole zoo (one run: its wall time).
+- `netstat check` over the whole zoo (one run: its wall time);
+- with `--before REV`: `netstat check` and `netstat profile vgg16` at REV and
+  now, alternated (a change must not make either slower).
 
 The rows run in alternation (one of each per round, the order reversed every
 other round) after one warm-up round, so that drift on a shared machine
@@ -138,25 +140,40 @@ def alternate(rows: dict[str, list[str]], repeats: int) -> dict[str, tuple[float
     return {key: (statistics.median(s for s, _ in got), statistics.median(r for _, r in got)) for key, got in samples.items()}
 
 
-def check_before_after(rev: str, rounds: int = 2) -> list[str]:
-    """`netstat check` over the whole zoo at `rev` (a git worktree, its own
-    baseline) and here, alternated `rounds` times: the median of each."""
+BEFORE_AFTER = {  # what --before times at REV and now, alternated: (label, netstat arguments, rounds)
+    "check": ("`netstat check` over the whole zoo", ["check"], 3),
+    "profile": ("`netstat profile vgg16 --format json`", ["profile", "vgg16", "--format", "json"], None),
+}
+
+
+def before_after(rev: str, repeats: int) -> list[str]:
+    """Each BEFORE_AFTER command at `rev` (a git worktree, its own baseline)
+    and here, alternated (the order reversed every other round, after a
+    warm-up round): the median of each, and their ratio."""
+    lines = [""]
     with tempfile.TemporaryDirectory(prefix="netstat-before-") as tmp:
         tree = Path(tmp) / "tree"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), rev], check=True)
         try:
-            before = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); from netstat.cli import main; sys.argv = ['netstat', 'check']; main()"]
-            times: dict[str, list[float]] = {"before": [], "after": []}
-            for _ in range(rounds):
-                for key, cmd, cwd in (("before", before, tree), ("after", [*netstat_command(), "check"], ROOT)):
-                    seconds, _, code = measure(cmd, cwd)
-                    require(f"check ({key})", cmd, code)
-                    times[key].append(seconds)
+            for label, args, rounds in BEFORE_AFTER.values():
+                b, a, n = _before_after(tree, args, rounds or repeats)
+                lines.append(f"{label}, before ({rev}) and after, alternated, median of {n}: {b:.2f} s before, {a:.2f} s after ({a / b:.2f}x).")
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
-    b, a = (statistics.median(times[k]) for k in ("before", "after"))
-    return ["", f"`netstat check` over the whole zoo, before ({rev}) and after, alternated, median of {rounds}: "
-            f"{b:.1f} s before, {a:.1f} s after ({a / b:.2f}x)."]
+    return lines
+
+
+def _before_after(tree: Path, args: list[str], rounds: int) -> tuple[float, float, int]:
+    before = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); from netstat.cli import main; sys.argv = ['netstat', *{args!r}]; main()"]
+    runs = (("before", before, tree), ("after", [*netstat_command(), *args], ROOT))
+    times: dict[str, list[float]] = {"before": [], "after": []}
+    for round_ in range(rounds + 1):
+        for key, cmd, cwd in runs if round_ % 2 else runs[::-1]:
+            seconds, _, code = measure(cmd, cwd)
+            require(f"{args[0]} ({key})", cmd, code)
+            if round_:  # round 0 warms the file cache
+                times[key].append(seconds)
+    return statistics.median(times["before"]), statistics.median(times["after"]), rounds
 
 
 def _met(ok: bool) -> str:
@@ -247,7 +264,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="alternated rounds; each figure is their median (default 5)")
     parser.add_argument("--no-check", action="store_true", help="skip `netstat check` over the whole zoo")
-    parser.add_argument("--before", metavar="REV", help="also time `netstat check` at this git revision, alternated with now")
+    parser.add_argument("--before", metavar="REV", help="also time `netstat check` and `netstat profile vgg16` at this git revision, alternated with now")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be 1 or more")
@@ -255,8 +272,8 @@ def main() -> None:
         results = alternate(commands(Path(scripts)), args.repeats)
     check = None if args.no_check else measure([*netstat_command(), "check", "--format", "json"])
     lead = lead_section(results, check, args.repeats)
-    if args.before and not args.no_check:
-        lead[-1:-1] = check_before_after(args.before)
+    if args.before:
+        lead[-1:-1] = before_after(args.before, args.repeats)
     write_sections(lead=lead)
     print("\n".join(lead))
 
