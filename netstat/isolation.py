@@ -42,8 +42,8 @@ def own_modes(seed: int | None = None) -> Iterator[None]:
             stack.enter_context(torch.autocast(device_type, enabled=False))
         torch.set_default_dtype(torch.float32)
         stack.callback(torch.set_default_dtype, dtype)
-        if seed is not None:
-            torch.manual_seed(seed)
+        if seed is not None:  # the CPU generator only: torch.manual_seed would also queue a seed for CUDA's
+            torch.default_generator.manual_seed(seed)
         yield
 
 
