@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
-from netstat.atomic import atomic_write, file_lock
+from netstat.atomic import atomic_write, file_lock, target
 from netstat.errors import ArgumentError, NetstatError, UsageError
 from netstat.inputs import Inputs
 from netstat.schema import SCHEMA_VERSION
@@ -333,7 +333,7 @@ def _check_writable(path: Path) -> None:
             pass
     except OSError as err:
         raise _write_error(path, err) from None
-    directory = Path(os.path.realpath(path)).parent  # through a symbolic link: its target's
+    directory = target(path).parent  # through a symbolic link: its target's (netstat.atomic writes there)
     if not os.access(directory, os.W_OK):
         raise NetstatError(f"Cannot write the baseline '{path}': its directory '{directory}' is not writable.")
 

@@ -95,6 +95,27 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     return f"{type(err).__name__}: {_shortened(text[0], limit)}" if text else type(err).__name__
 
 
+def shortened_path(text: str, limit: int = 120) -> str:
+    """A path quoted in a sentence: `text`, or its start and end around '...'
+    when longer than `limit` (a 5,000-character path is not repeated whole)."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 3) // 2
+    return f"{text[:half]}...{text[-half:]}"
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Did this error come from running out of host or device memory? (torch
+    is looked up, not imported: an error of torch's means it is loaded.)"""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if isinstance(err, MemoryError) or (torch is not None and isinstance(err, torch.OutOfMemoryError)):
+        return True
+    text = str(err).lower()
+    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
 def _shortened(line: str, limit: int) -> str:
     """`line` if it fits in `limit`; else its whole sentences that fit; else
     its whole words that fit, and '…' (a single word longer than `limit` is cut)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from netstat.errors import UsageError
+from netstat.errors import UsageError, shortened_path
 from netstat.inputs import Inputs, InputSpec
 
 
@@ -190,9 +190,9 @@ def _from_factory(location: str, attr: str, spec: str, kwargs: dict[str, Any]) -
         try:
             found = path.is_file()
         except OSError as err:  # a name too long for the file system, a loop of links
-            raise UsageError(f"Cannot use the file '{_shortened(location)}': {err.strerror or err}.") from None
+            raise UsageError(f"Cannot use the file '{shortened_path(location)}': {err.strerror or err}.") from None
         if not found:
-            raise UsageError(f"The file '{_shortened(location)}' does not exist.")
+            raise UsageError(f"The file '{shortened_path(location)}' does not exist.")
         module = import_file(path)
     else:
         try:
@@ -218,11 +218,6 @@ def _from_factory(location: str, attr: str, spec: str, kwargs: dict[str, Any]) -
         )
     shape = factory_input_shape(factory, spec)
     return ModelSource(name=spec, inputs=Inputs((InputSpec(shape),)) if shape else Inputs(), factory=factory)
-
-
-def _shortened(text: str, limit: int = 120) -> str:
-    """A long path quoted by its start and end."""
-    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]}"
 
 
 def required_arguments(factory: Callable[..., Any]) -> list[str] | None:

@@ -39,7 +39,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from netstat import formulas, shapes
 from netstat.copying import has_meta_tensors
-from netstat.errors import ArgumentError, ModelRunError, UsageError, first_line
+from netstat.errors import ArgumentError, ModelRunError, UsageError, first_line, is_out_of_memory
 
 
 @dataclass(frozen=True)
@@ -129,11 +129,10 @@ class Trace:
     notes: list[str] = field(default_factory=list)
     detector: Any = None  # netstat.detection.DetectorCounts when the model is a torchvision detector
     phase_ends: dict[str, int] = field(default_factory=dict)  # phase -> one past its last op (a training step)
-    storage_bytes: dict[int, int] = field(default_factory=dict)  # storage -> its allocation's bytes (a training step)
+    storage_bytes: dict[int, int] = field(default_factory=dict)  # storage -> its allocation's bytes (a step: every one; a forward: the weights)
     resident: set[int] = field(default_factory=set)  # allocated before and alive after: parameters, buffers, optimizer state
     to_end: set[int] = field(default_factory=set)  # made in the step and alive at its end: gradients, the loss
     saved: dict[int, SavedTensor] = field(default_factory=dict)  # storage -> the activation autograd saved
-    param_storages: set[int] = field(default_factory=set)  # parameters and buffers
     grad_storages: dict[str, int] = field(default_factory=dict)  # parameter name -> its gradient's storage
     state_storages: dict[str, list[int]] = field(default_factory=dict)  # parameter name -> its optimizer state's storages
 
@@ -451,7 +450,7 @@ def run_trace(model: torch.nn.Module, inputs, device: str = "meta", *, shape_rul
     hooks.close_open()
     outputs = [rec.ref(t) for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
     return Trace(ops=rec.ops, modules=hooks.calls, inputs=input_refs, outputs=outputs, weights=weights, buffers=buffers, device=str(dev),
-                 storage_bytes=held, resident=set(held), param_storages=set(held))
+                 storage_bytes=held, resident=set(held))
 
 
 @contextlib.contextmanager
@@ -576,7 +575,7 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
         try:
             trace = run_trace(model, inputs, "cpu")
         except _RunFailure as cpu_failure:
-            failure = meta_failure if _out_of_memory(cpu_failure.err) else cpu_failure  # the meta error says why
+            failure = meta_failure if is_out_of_memory(cpu_failure.err) else cpu_failure  # the meta error says why
             raise ModelRunError(failure.describe(source.name, inputs)) from None
         trace.notes.append(
             f"The forward pass cannot run on the meta device ({first_line(meta_failure.err).rstrip('.')}); it was traced on CPU "
@@ -584,10 +583,6 @@ def trace_model(source, device: str = "meta") -> tuple[Trace, torch.nn.Module]:
         )
     trace.detector = counts_of(model)
     return trace, model
-
-
-def _out_of_memory(err: Exception) -> bool:
-    return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(err)
 
 
 def check_arity(model: torch.nn.Module, inputs, name: str) -> None:

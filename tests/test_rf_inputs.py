@@ -57,6 +57,11 @@ class TokenConv(nn.Module):
         return self.conv(self.emb(ids).permute(0, 3, 1, 2))
 
 
+def token_conv() -> nn.Module:
+    """The factory the CLI test names as 'tests/test_rf_inputs.py:token_conv'."""
+    return TokenConv()
+
+
 def _gated_inputs():
     from netstat.inputs import Inputs
 
@@ -243,25 +248,8 @@ def test_cli_rf_passes_model_kwargs_to_the_builder(gated_file):
     assert out.exit_code == 2 and "--model-kwargs needs a model" in out.output
 
 
-def test_cli_rf_verify_refuses_an_int64_first_input(tmp_path):
-    path = tmp_path / "tokens.py"
-    path.write_text(textwrap.dedent("""
-        import torch.nn as nn
-
-
-        class TokenConv(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.emb = nn.Embedding(10, 4)
-                self.conv = nn.Conv2d(4, 4, 3)
-
-            def forward(self, ids):
-                return self.conv(self.emb(ids).permute(0, 3, 1, 2))
-
-
-        def build():
-            return TokenConv()
-    """))
-    out = runner.invoke(app, ["rf", f"{path}:build", "--input", "1,6,6:int64", "--verify"])
+def test_cli_rf_verify_refuses_an_int64_first_input():
+    path = __file__  # its token_conv factory
+    out = runner.invoke(app, ["rf", f"{path}:token_conv", "--input", "1,6,6:int64", "--verify"])
     assert out.exit_code == 2, out.output
     assert "is not a floating-point tensor with spatial dims" in out.output and "Traceback" not in out.output

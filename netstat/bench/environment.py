@@ -250,16 +250,6 @@ def sync_fn(device: str) -> Callable[[], None]:
     return _no_sync
 
 
-def is_oom(err: BaseException) -> bool:
-    """Did this error come from running out of host or device memory?"""
-    import torch
-
-    if isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(err).lower()
-    return isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
-
-
 def free(device: str) -> None:
     """Collect garbage and, on CUDA, hand cached blocks back to the driver."""
     gc.collect()

@@ -21,7 +21,6 @@ from netstat.bench.environment import (
     environment,
     free,
     gc_paused,
-    is_oom,
     measuring,
     sync_fn,
     torch_dtype,
@@ -33,7 +32,7 @@ from netstat.bench.probe import calibration, unsteady_warning
 from netstat.bench.results import BenchProgress, BenchResult, BenchResults, BenchRun, ProgressFn
 from netstat.bench.roofline import Roofline, measure_roofline
 from netstat.bench.stats import NS, summarize
-from netstat.errors import PARAMETERS, ArgumentError, ModelRunError, NetstatError, UsageError, first_line
+from netstat.errors import PARAMETERS, ArgumentError, ModelRunError, NetstatError, UsageError, first_line, is_out_of_memory
 from netstat.inputs import DTYPES as INPUT_DTYPES, Inputs
 
 MODES = ("latency", "throughput")
@@ -372,7 +371,7 @@ def _prepare(source, device: str, dtype: str, amp: bool, channels_last: bool, co
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
     except Exception as err:  # noqa: BLE001
-        if is_oom(err):
+        if is_out_of_memory(err):
             raise ModelRunError(f"'{source.name}' does not fit in {device} memory: {first_line(err)}.") from None
         raise ModelRunError(f"Preparing '{source.name}' on {device} failed: {first_line(err)}.") from None
     model.eval()
@@ -425,7 +424,7 @@ def _bench_one(net, model: _Model, batch: int, run: _Run, report: _TaskProgress)
     except NetstatError:
         raise
     except Exception as err:  # noqa: BLE001 - out of memory is reported, anything else is fatal
-        if not is_oom(err):
+        if not is_out_of_memory(err):
             raise ModelRunError(f"'{model.name}' failed at batch {batch} on {run.device}: {first_line(err)}.") from None
         result.status = "oom"
         result.error = f"Out of memory at batch {batch} on {run.device}; skipped."
@@ -628,7 +627,7 @@ def _enter(entrant: _Entrant, net, run: _Run, report: _TaskProgress) -> None:
         entrant.call = _forward(net, entrant.inputs, run)
         r.cold_start_ns = _cold_start(entrant.call, run, report)
     except Exception as err:  # noqa: BLE001 - out of memory is reported, anything else is fatal
-        if not is_oom(err):
+        if not is_out_of_memory(err):
             raise ModelRunError(f"'{r.model}' failed at batch {r.batch} on {run.device}: {first_line(err)}.") from None
         entrant.call = None
         r.status, r.error = "oom", f"Out of memory at batch {r.batch} on {run.device}; skipped."

@@ -15,7 +15,7 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
 from netstat.erf.linearise import Linearise
-from netstat.errors import ArgumentError, ModelRunError, NetstatError, UsageError, first_line
+from netstat.errors import ArgumentError, ModelRunError, NetstatError, UsageError, first_line, is_out_of_memory
 from netstat.inputs import Inputs, InputSpec
 
 
@@ -98,27 +98,28 @@ def gradient(value: torch.Tensor, x: torch.Tensor, failure: str, retain: bool = 
         (grad,) = torch.autograd.grad(value, x, retain_graph=retain, allow_unused=allow_unused)
     except NetstatError:
         raise
-    except (MemoryError, torch.OutOfMemoryError):
-        raise ModelRunError(f"{failure} ran out of memory in the backward pass.", hint="Try a smaller input size.") from None
-    except Exception as err:  # noqa: BLE001 - the model's own backward
+    except Exception as err:  # noqa: BLE001 - the model's own backward, MemoryError included
+        if is_out_of_memory(err):
+            raise ModelRunError(f"{failure} ran out of memory in the backward pass.", hint="Try a smaller input size.") from None
         raise ModelRunError(f"{failure} failed in the model's backward pass: {first_line(err).rstrip('.')}.") from None
     return grad
 
 
 @contextlib.contextmanager
 def out_of_memory(what: str):
-    """MemoryError or torch.OutOfMemoryError anywhere in the block (copying
-    the model, a forward, a backward) as one ModelRunError sentence."""
+    """Running out of memory anywhere in the block (copying the model, a
+    forward, a backward: netstat.errors.is_out_of_memory) as one
+    ModelRunError sentence; any other error passes."""
     try:
         yield
-    except (MemoryError, torch.OutOfMemoryError):
+    except Exception as err:  # noqa: BLE001 - re-raised unless it is running out of memory
+        if not is_out_of_memory(err):
+            raise
         raise ModelRunError(f"{what} ran out of memory.", hint="Try a smaller input size.") from None
 
 
 def _hint(err: BaseException) -> str:
-    if isinstance(err, (MemoryError, torch.OutOfMemoryError)):
-        return "It ran out of memory: try a smaller input size."
-    return ""
+    return "It ran out of memory: try a smaller input size." if is_out_of_memory(err) else ""
 
 
 def analysis_of(model_or_analysis: Any, input_size: Any):

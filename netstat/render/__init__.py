@@ -187,10 +187,10 @@ def path_error(err: OSError, doing: str = "access", path: Any = None):
     the error's, the destination of a rename), shortened when it is long. A
     UsageError (exit 2) for a path that cannot name a file (too long, under a
     file, a directory), else a NetstatError (exit 1)."""
-    from netstat.errors import NetstatError, UsageError
+    from netstat.errors import NetstatError, UsageError, shortened_path
 
     name = path if path is not None else (err.filename2 or err.filename)
-    where = f" '{_shortened(os.fsdecode(name))}'" if name is not None else ""
+    where = f" '{shortened_path(os.fsdecode(name))}'" if name is not None else ""
     error = UsageError if err.errno in _PATH_ERRNOS else NetstatError
     return error(f"Cannot {doing}{where}: {_reason(err)}.")
 
@@ -198,14 +198,6 @@ def path_error(err: OSError, doing: str = "access", path: Any = None):
 def _reason(err: OSError) -> str:
     """'No space left on device': the OS's words, or the error's own."""
     return err.strerror or str(err) or type(err).__name__
-
-
-def _shortened(text: str, limit: int = 120) -> str:
-    """`text`, or its start and end around '...' when longer than `limit`."""
-    if len(text) <= limit:
-        return text
-    half = (limit - 3) // 2
-    return f"{text[:half]}...{text[-half:]}"
 
 
 def discard_stdout() -> None:

@@ -211,7 +211,6 @@ def _step_trace(rec, hooks, saved, model, optimizer, ends, input_refs, fixed, we
         resident=fixed | {r.storage for r in input_refs} | state_storages,
         to_end=set(grads.values()) | {rec.ref(loss).storage},
         saved={s: entry for s, entry in saved.saved.items() if s not in fixed},
-        param_storages=fixed,
         grad_storages=grads,
         state_storages=states,
     )
