@@ -10,6 +10,13 @@ Public API (imported lazily so that `netstat --help` does not import torch):
     benchmark(model_or_name, ...) -> list[BenchResult]
     get_model(name, device=None, **kwargs) -> nn.Module
     list_models(filter=None, task=None, family=None) -> list[str]
+    fit(analysis_or_model, memory, train=True, ...) -> FitResult
+    explain(model_or_spec, value, metric=None, source=None, tolerance=None) -> Explanation
+
+Every result (Profile, Analysis, Comparison, RFResult, TrainingProfile,
+FitResult, BenchResult, BenchResults) shows itself as the CLI's tables in
+Jupyter and on a Rich console, prints as one summary line, and has to_dict()
+and to_pandas().
 """
 
 from __future__ import annotations
@@ -32,6 +39,16 @@ _API = {
     "get_spec": "netstat.zoo",
     "Inputs": "netstat.inputs",
     "InputSpec": "netstat.inputs",
+    "explain": "netstat.explanation",
+    "Explanation": "netstat.explanation",
+    "fit": "netstat.training.fit",
+    # the results (each shows itself in Jupyter and Rich, and has to_dict / to_pandas)
+    "Comparison": "netstat.analysis",
+    "RFResult": "netstat.rf.result",
+    "TrainingProfile": "netstat.training.result",
+    "FitResult": "netstat.training.fit",
+    "BenchResult": "netstat.bench.results",
+    "BenchResults": "netstat.bench.results",
 }
 
 __all__ = sorted(_API) + ["__version__"]
@@ -41,3 +58,8 @@ def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(import_module(_API[name]), name)
     raise AttributeError(f"module 'netstat' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public API (what `__all__` names), for `dir(netstat)` and tab completion."""
+    return list(__all__)

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from netstat.display import Displayed, data_frame
 from netstat.spec import ModelSource, resolve
 
 
-class Analysis:
+class Analysis(Displayed):
     """A resolved model spec and the single trace every metric comes from."""
 
     def __init__(self, source: ModelSource, device: str = "meta") -> None:
@@ -32,6 +33,13 @@ class Analysis:
     @property
     def name(self) -> str:
         return self.source.name
+
+    def to_pandas(self):
+        """The profile's per-layer rows as a pandas DataFrame (`Profile.to_pandas`)."""
+        return self.profile.to_pandas()
+
+    def __repr__(self) -> str:
+        return self.summary()
 
     @cached_property
     def _traced(self):
@@ -187,7 +195,7 @@ def receptive_field(model: Any, input_size: Any = None, device: str = "meta", mo
 
 
 @dataclass
-class Comparison:
+class Comparison(Displayed):
     """Several analyses side by side, with what each model's source publishes."""
 
     analyses: list[Analysis]
@@ -215,6 +223,13 @@ class Comparison:
             entry["final_rf"] = features.to_dict() if features is not None else None
             models.append(entry)
         return {"models": models}
+
+    def to_pandas(self):
+        """One row per model: its name, input shape and profile totals, as a pandas DataFrame."""
+        return data_frame({"model": p.model, "input_shape": list(p.input_shape), **p.totals} for p in self.profiles)
+
+    def __repr__(self) -> str:
+        return self.summary()
 
 
 def compare(models: list[Any], input_size: Any = None, model_kwargs: dict[str, Any] | None = None, device: str = "meta", *,

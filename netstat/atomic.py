@@ -14,10 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock
-    fcntl = None  # type: ignore[assignment]
+from filelock import FileLock
 
 
 def atomic_write(path: str | Path, write: Callable[[IO], Any], binary: bool = False) -> None:
@@ -65,44 +62,52 @@ def lock_path(path: str | Path) -> Path:
 
 @contextlib.contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` for the block, waiting for it: flock
-    on `lock_path(path)` (its directory is created). The lock file exists
-    only while a process holds or waits for it: the holder removes it before
-    releasing the lock, and a process that then gets the lock on a file that
-    was removed (or replaced) under it starts again on the new one, so no
-    two processes ever hold the lock at once. (A process killed while
-    holding it leaves the file, which the next one uses and removes.)
-    OSError when it cannot be created. Without fcntl (Windows) the block
-    runs unlocked."""
+    """Hold an exclusive lock on `path` for the block, waiting for it:
+    `filelock.FileLock` on `lock_path(path)` (flock on POSIX, msvcrt on
+    Windows; its directory is created). The lock file exists only while a
+    process holds or waits for it: the holder removes it before releasing
+    the lock, and a process that then gets the lock on a file that was
+    removed (or replaced) under it starts again on the new one, so no two
+    processes ever hold the lock at once. (A process killed while holding it
+    leaves the file, which the next one uses and removes. On Windows an open
+    file cannot be removed, so the file stays.) OSError when it cannot be
+    created."""
     lock = lock_path(path)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = _locked(lock)
+    held = _Held(lock)
+    while not held.take():
+        pass
     try:
         yield
     finally:
-        if fcntl is None:  # Windows cannot remove an open file
-            os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(lock)
-        if fcntl is not None:
-            os.close(fd)  # closing releases the lock, after the file is gone
+        held.lock.release()
 
 
-def _locked(lock: Path) -> int:
-    """An open descriptor holding flock on the file now at `lock`."""
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is None:
-            return fd
+class _Held:
+    """One `filelock.FileLock` on `path`, and the identity (device, inode) of
+    the file its descriptor locked, to tell whether that is still the file
+    at `path` (the previous holder may have removed it while we waited)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.identity: tuple[int, int] | None = None
+        self.lock = FileLock(path, thread_local=False, on_acquired=self._record)
+
+    def _record(self, fd: int) -> None:
+        stat = os.fstat(fd)
+        self.identity = (stat.st_dev, stat.st_ino)
+
+    def take(self) -> bool:
+        """Wait for the lock; True when it is held on the file now at the
+        path, else released again (the caller tries once more)."""
+        self.lock.acquire()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            held, now = os.fstat(fd), os.stat(lock)
-        except FileNotFoundError:  # removed by the holder we waited for
-            os.close(fd)
-            continue
-        except BaseException:
-            os.close(fd)
-            raise
-        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
-            return fd
-        os.close(fd)  # replaced by a newer lock file: take that one
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            now = None
+        if now is not None and self.identity in (None, (now.st_dev, now.st_ino)):
+            return True
+        self.lock.release()
+        return False

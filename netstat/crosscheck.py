@@ -586,6 +586,13 @@ def _netstat_side(trace, costs, built: torch.nn.Module):
     return classes, predicted
 
 
+def peer_rules(analysis) -> tuple[dict[str, ClassStat], dict[str, dict[str, int]]]:
+    """netstat's own numbers per op class, and each peer's documented rule
+    applied to the analysis's trace per class ({peer: {class: count}}), with
+    no peer run: what `netstat explain` searches."""
+    return _netstat_side(analysis.trace, analysis.profile.op_costs, analysis.model)
+
+
 def _thop_params(trace, built: torch.nn.Module) -> int | None:
     """thop's parameter count: parameters of the leaf modules it has a rule
     for, counted only when they ran."""

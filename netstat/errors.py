@@ -65,6 +65,10 @@ PARAMETERS = {
     "memory": "memory",
     "precision": "precision",
     "processes": "processes",
+    "seq_len": "seq_len",
+    "explain_metric": "metric",
+    "explain_tolerance": "tolerance",
+    "fit_device": "device",
 }
 
 

@@ -149,8 +149,8 @@ def _torchvision_inputs(name: str, weights) -> list[tuple[tuple[int, ...], str]]
     if kind == "optical_flow":
         return [((1, 3, _FLOW_SIZE, _FLOW_SIZE), "float32")] * 2
     if kind == "segmentation":
-        size = _square(sizes.get("resize_size", 520))
-        return [((1, 3, *size), "float32")]
+        resized = _square(sizes.get("resize_size", 520))
+        return [((1, 3, *resized), "float32")]
     crop = _square(sizes.get("crop_size", 112 if kind == "video" else 224))
     if kind == "video":
         return [((1, 3, _VIDEO_FRAMES, *crop), "float32")]

@@ -12,7 +12,8 @@ the training step, the benchmark, the cross-check and the baseline:
   the one batch substitution every command uses;
 - `materialise(device)` makes the tensors: on meta only shapes and dtypes
   count (empty tensors); elsewhere an `InputSpec` becomes zeros (token ids
-  and masks stay in range) and a real example a copy of its values, so the
+  and masks stay in range), or its `fill` (1 for a Hugging Face model's
+  attention mask: no padding), and a real example a copy of its values, so the
   forward cannot change the caller's tensors.
 
 Any other value (a flag, None, a number) is passed to the forward as it is.
@@ -40,6 +41,7 @@ class InputSpec:
 
     shape: tuple[int, ...]
     dtype: str = "float32"
+    fill: int = 0  # every element's value when netstat makes it off meta (1: an attention mask with no padding)
 
     def describe(self) -> str:
         size = "x".join(map(str, self.shape)) or "scalar"
@@ -165,7 +167,7 @@ class Inputs:
             if spec is None or not spec.shape or spec.shape[0] == batch:
                 return leaf
             if isinstance(leaf, InputSpec):
-                return InputSpec((batch, *spec.shape[1:]), spec.dtype)
+                return InputSpec((batch, *spec.shape[1:]), spec.dtype, leaf.fill)
             import torch
 
             return leaf[torch.arange(batch, device=leaf.device) % leaf.shape[0]]
@@ -186,7 +188,7 @@ class Inputs:
             if dev.type == "meta":
                 return torch.empty(spec.shape, dtype=dtype, device=dev)
             if isinstance(leaf, InputSpec):
-                return torch.zeros(spec.shape, dtype=dtype, device=dev)
+                return torch.full(spec.shape, leaf.fill, dtype=dtype, device=dev)
             return leaf.detach().to(dev, copy=True)
 
         return tuple(_map(make, a) for a in self.args), {k: _map(make, v) for k, v in self.kwargs}
@@ -198,7 +200,7 @@ class Inputs:
             if spec is None or not spec.dtype.startswith(("float", "bfloat")):
                 return leaf
             if isinstance(leaf, InputSpec):
-                return InputSpec(spec.shape, dtype)
+                return InputSpec(spec.shape, dtype, leaf.fill)
             import torch
 
             return leaf.to(getattr(torch, dtype))
@@ -225,7 +227,8 @@ class Inputs:
     @classmethod
     def from_dict(cls, rows: list[dict[str, Any]]) -> "Inputs":
         """The inverse of `to_dict` for flat inputs (what the CLI and a baseline hold)."""
-        args, kwargs = [], {}
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
         for row in rows:
             leaf = as_spec(InputSpec(tuple(row["shape"]), row.get("dtype", "float32"))) if "shape" in row else row.get("value")
             name = str(row.get("name", len(args)))
@@ -248,7 +251,7 @@ def as_spec(item: Any) -> InputSpec:
         raise UsageError(f"An input shape must be a sequence of positive integers such as (1, 3, 224, 224), not {item!r}.")
     if dtype not in DTYPES:
         raise UsageError(f"Unknown input dtype '{dtype}'.", hint=f"Use one of: {', '.join(sorted(set(DTYPES.values())))}.")
-    return InputSpec(dims, DTYPES[dtype])
+    return InputSpec(dims, DTYPES[dtype], getattr(item, "fill", 0))
 
 
 def example_inputs(inputs: Any = None, kwargs: dict[str, Any] | None = None) -> Inputs | None:

@@ -14,6 +14,10 @@ Inference (`Profile.totals["peak_activation_bytes"]`), a training step
   allocate nothing.
 - The model's outputs and the trace's `to_end` storages (gradients, the
   loss) live to the end.
+- A kernel's workspace (`transients`: netstat.workspace, a training step's
+  oneDNN convolution backward) is held during its op only; a `span`
+  (first op, last op, bytes: an LSTM's oneDNN workspace) from its first op
+  through its last.
 
 Which allocations count, and their sizes, are the caller's `sizes`: the
 inference profile leaves out auxiliary outputs nobody reads (a kernel
@@ -38,7 +42,8 @@ def rounded(nbytes: int, block: int = BLOCK) -> int:
 
 @dataclass
 class MemoryWalk:
-    """Bytes live after each op (its outputs made, nothing freed yet)."""
+    """Bytes live at each op's high point (its outputs made and its
+    workspace held, nothing freed yet)."""
 
     timeline: list[int]
     persistent_bytes: int  # live before the first op
@@ -70,23 +75,33 @@ def lifetimes(trace: Trace, sizes: dict[int, int]) -> tuple[dict[int, int], dict
     return born, last
 
 
-def walk(trace: Trace, sizes: dict[int, int], block: int = 1) -> MemoryWalk:
+def walk(trace: Trace, sizes: dict[int, int], block: int = 1, transients: dict[int, int] | None = None,
+         spans: list[tuple[int, int, int]] | None = None) -> MemoryWalk:
     """The liveness walk of the module docstring over the allocations in
-    `sizes`, each rounded up to `block` bytes (1: exact sizes)."""
+    `sizes`, each rounded up to `block` bytes (1: exact sizes). `transients`
+    (op index -> bytes, netstat.workspace) are held only during their op:
+    they count in its timeline entry and the peak, and are gone after it.
+    `spans` ((first op, last op, bytes)) are held from the first op's high
+    point through the last's."""
+    transients = transients or {}
     size = {s: rounded(n, block) for s, n in sizes.items()}
     born, last = lifetimes(trace, sizes)
-    births: dict[int, list[int]] = defaultdict(list)
-    deaths: dict[int, list[int]] = defaultdict(list)
+    grow: dict[int, int] = defaultdict(int)
+    shrink: dict[int, int] = defaultdict(int)
     for storage, first in born.items():
-        births[first].append(storage)
-        deaths[last[storage]].append(storage)
-    live = persistent = sum(size[s] for s in births.get(-1, ()))
+        grow[first] += size[storage]
+        shrink[last[storage]] += size[storage]
+    for first, final, nbytes in spans or ():
+        grow[first] += rounded(nbytes, block)
+        shrink[final] += rounded(nbytes, block)
+    live = persistent = grow.get(-1, 0)
     peak, peak_index = live, -1
     timeline = []
     for i in range(len(trace.ops)):
-        live += sum(size[s] for s in births.get(i, ()))
-        timeline.append(live)
-        if live > peak:
-            peak, peak_index = live, i
-        live -= sum(size[s] for s in deaths.get(i, ()))
+        live += grow.get(i, 0)
+        high = live + rounded(transients.get(i, 0), block)
+        timeline.append(high)
+        if high > peak:
+            peak, peak_index = high, i
+        live -= shrink.get(i, 0)
     return MemoryWalk(timeline, persistent, peak, peak_index)

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from netstat import formulas
+from netstat.display import Displayed, data_frame
 from netstat.detection import DetectorCost, breakdown, published_gmacs_note
 from netstat.quantized import float_difference, iter_packed, packed_params
 from netstat.schema import SCHEMA_VERSION, label
@@ -116,7 +117,7 @@ class Row:
 
 
 @dataclass
-class Profile:
+class Profile(Displayed):
     model: str
     input_shape: tuple[int, ...]
     device: str
@@ -149,7 +150,7 @@ class Profile:
         groups: dict[str, list[Row]] = defaultdict(list)
         for r in self.layers:
             if depth is None or r.depth <= depth:
-                groups[r.path].append(r)
+                groups[r.path or ""].append(r)  # a layer row always has its path ("" for the root)
         return {path: _merged(rows, path) for path, rows in groups.items()}
 
     def by_operator(self) -> dict[str, dict[str, int]]:
@@ -186,6 +187,13 @@ class Profile:
         if self.published is not None:
             data["published"] = self.published
         return data
+
+    def to_pandas(self):
+        """The per-layer rows (`to_dict()["layers"]`, one per module call) as a pandas DataFrame."""
+        return data_frame(r.to_dict() for r in self.layers)
+
+    def __repr__(self) -> str:
+        return self.summary()
 
 
 def _merged(rows: list[Row], path: str) -> Row:
@@ -322,7 +330,7 @@ class _Ownership:
                 holders[id(p)].append(holder)
                 names[id(p)].append(name)
             numel[id(p)] = p.numel()
-        call_order = {}
+        call_order: dict[Any, Any] = {}
         for call in trace.modules:
             call_order.setdefault(call.path, len(call_order))
         owned: dict[str, int] = defaultdict(int)
@@ -498,7 +506,7 @@ def _device_notes(trace: Trace, model: torch.nn.Module) -> list[str]:
     steps, batch = (x.shape[1], x.shape[0]) if rnn.batch_first else x.shape[:2]
     calls = label(path) if len(copied) == 1 else f"{len(copied)} calls (the first: {label(path)})"
     example = ("batch_first=True, " if rnn.batch_first else "") + "input " + "×".join(map(str, x.shape))
-    sizes = dict(steps=steps, batch=batch, size=x.shape[2], gates=rnn.weight_ih_l0.shape[0], directions=2 if rnn.bidirectional else 1)
+    sizes = dict(steps=steps, batch=batch, size=x.shape[2], gates=rnn.get_parameter("weight_ih_l0").shape[0], directions=2 if rnn.bidirectional else 1)
     return [RNN_CPU_NOTE.format(types=" / ".join(types), bytes=RNN_COPIED.format(calls=calls, example=example, **sizes))]
 
 

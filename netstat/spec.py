@@ -4,6 +4,7 @@ A spec is one of:
   - a zoo name or alias:       "resnet50", "mobilenet_v3"
   - a torchvision model:       "torchvision:resnet50"
   - a timm model:              "timm:resnet50"
+  - a Hugging Face model:      "hf:path/to/saved_model", "hf:google/vit-base-patch16-224@image-classification" (netstat.hf)
   - a factory in a package:    "mypkg.models:build"
   - a factory in a file:       "path/to/my_model.py:build"
   - a module instance:         an nn.Module (Python API), or "file.py:model" naming one; copied, never run or modified.
@@ -67,6 +68,7 @@ class ModelSource:
             return get_model(self.zoo_name, device, **kwargs)
         from netstat.zoo import call_builder
 
+        assert self.factory is not None, "a model source is a zoo name or a factory"
         with torch.device(device):
             model = call_builder(self.factory, kwargs, self.name)
         if not isinstance(model, torch.nn.Module):
@@ -155,6 +157,8 @@ def _from_string(spec: str, kwargs: dict[str, Any]) -> ModelSource:
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in ("torchvision", "timm"):
         return _from_hub_package(prefix, rest, kwargs)
+    if sep and prefix == "hf":
+        return _from_hugging_face(rest, kwargs)
     if sep:
         return _from_factory(prefix, rest, spec, kwargs)
     if spec.endswith(".py") or "/" in spec or "\\" in spec:
@@ -180,6 +184,14 @@ def _from_hub_package(package: str, name: str, kwargs: dict[str, Any]) -> ModelS
         source.follows_input = True
         source.notes.append("torchvision detector: min_size / max_size follow the input so that its transform does not resize it.")
     return source
+
+
+def _from_hugging_face(name: str, kwargs: dict[str, Any]) -> ModelSource:
+    """`hf:NAME[@HEAD]`: built from its config.json on meta, offline (netstat.hf)."""
+    from netstat.hf import hf_model
+
+    factory, inputs, notes = hf_model(name, kwargs)
+    return ModelSource(name=f"hf:{name.removesuffix('@')}", inputs=inputs, factory=factory, notes=notes)
 
 
 def _from_factory(location: str, attr: str, spec: str, kwargs: dict[str, Any]) -> ModelSource:
@@ -268,5 +280,5 @@ def import_file(path: Path):
     except Exception as err:  # noqa: BLE001 - the user's file: report, don't crash
         del sys.modules[mod_name]
         raise UsageError(f"Importing '{path}' failed: {type(err).__name__}: {err}.") from None
-    module.__netstat_stamp__ = stamp
+    setattr(module, "__netstat_stamp__", stamp)
     return module

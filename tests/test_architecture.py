@@ -90,18 +90,35 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_no_import_cycle():
+# The one edge from the library to netstat.render: a result showing itself in
+# Jupyter or Rich (netstat.display's methods import the notebook renderer when
+# called, never at import). It is late binding, not a dependency of computing
+# code, so it is also left out of the cycle check (see docs/ARCHITECTURE.md).
+DISPLAY_BRIDGE = ("netstat.display", "netstat.render.notebook")
+
+
+def _graph() -> dict[str, set[str]]:
     modules = _modules()
     graph = {name: _imports(name, path, set(modules)) for name, path in modules.items()}
-    assert _cycles(graph) == []
+    graph[DISPLAY_BRIDGE[0]].discard(DISPLAY_BRIDGE[1])
+    return graph
+
+
+def test_no_import_cycle():
+    assert _cycles(_graph()) == []
+
+
+def test_the_display_bridge_imports_only_the_notebook_renderer():
+    modules = _modules()
+    imported = _imports(DISPLAY_BRIDGE[0], modules[DISPLAY_BRIDGE[0]], set(modules))
+    assert {m for m in imported if m.startswith(("netstat.cli", "netstat.render"))} == {DISPLAY_BRIDGE[1]}
 
 
 def test_the_library_never_imports_the_cli_or_renders_from_computing_code():
-    modules = _modules()
-    computing = [n for n in modules if not n.startswith(("netstat.cli", "netstat.render")) and n not in ("netstat", "netstat.__main__")]
+    graph = _graph()
+    computing = [n for n in graph if not n.startswith(("netstat.cli", "netstat.render")) and n not in ("netstat", "netstat.__main__")]
     for name in computing:
-        imported = _imports(name, modules[name], set(modules))
-        assert not {m for m in imported if m.startswith(("netstat.cli", "netstat.render"))}, name
+        assert not {m for m in graph[name] if m.startswith(("netstat.cli", "netstat.render"))}, name
 
 
 def test_modules_and_functions_stay_small():

@@ -290,7 +290,8 @@ CLI_CASES = [
     # ---- rf: models
     cli(["rf", "nosuchnet"], 2, "Unknown model", id="rf-unknown-model"),
     cli(["rf", "lenet5", "--kernel", "3"], 2, "calculator", id="rf-model-with-calculator-option"),
-    cli(["rf", "lenet5", "--depth", "0"], 2, "--depth", id="rf-depth-zero"),
+    cli(["rf", "lenet5", "--depth", "-1"], 2, "--depth", id="rf-depth-negative"),
+    cli(["rf", "lenet5", "--depth", "0", "--verify"], 2, "--depth", id="rf-verify-depth-zero"),
     cli(["rf", "lenet5", "--seeds", "0"], 2, "--seeds", id="rf-seeds-zero"),
     cli(["rf", "lenet5", "--plot", "{tmp}/rf.txt"], 2, "Cannot write a figure", id="rf-plot-bad-suffix"),
     cli(["rf", "lenet5", "--plot", "{tmp}/no/such/dir/rf.png"], 2, "does not exist", id="rf-plot-missing-folder"),

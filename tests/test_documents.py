@@ -45,6 +45,7 @@ DOCUMENTS = [
     ("bench", ["bench", "lenet5", *BENCH_FAST]),
     ("bench two models", ["bench", "lenet5", "lenet5", *BENCH_FAST]),
     ("report", ["report", "--out", "{tmp}/reports", "--models", "lenet5", "--no-crosscheck"]),
+    ("explain", ["explain", "lenet5", "60K", "--metric", "params"]),
 ]
 
 

@@ -175,3 +175,77 @@ def test_json_document_leads_with_the_schema_version(capsys):
     assert list(document({"model": "m", "schema_version": SCHEMA_VERSION})) == ["schema_version", "model"]
     with pytest.raises(ValueError, match="schema_version 1"):
         document({"schema_version": 1})
+
+
+# ---- issue 21: prose in a pipe, warnings on stderr, the figures people read
+
+
+def test_pipe_prints_titles_and_footers_whole_and_no_trailing_spaces(monkeypatch, capsys):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    long = "a footer sentence that is longer than eighty characters and must not be broken mid-phrase in a pipe"
+    t = Table("a title " * 15, [Column("Name", "left"), Column("N")])
+    t.add_row(["x", "1"])
+    t.footer = [long]
+    t.warnings = ["the numbers may be off"]
+    emit([t], {}, "table")
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == ("a title " * 15).strip() and long in lines
+    assert [line for line in lines if line != line.rstrip()] == []
+    assert "the numbers may be off" not in out and "Warning: the numbers may be off" in err
+
+
+def test_every_zoo_family_has_a_design_group_in_the_params_figure():
+    from netstat.catalog import load_catalog
+    from netstat.render.figures import _DESIGNS, design_of
+
+    families = {e["family"] for e in load_catalog()}
+    assert {f: design_of(f) for f in families if design_of(f) == "other"} == {}
+    assert len(_DESIGNS) <= 10  # one distinct colour each (tab10)
+
+
+def test_latency_figure_never_mixes_machines_and_names_cpu_threads():
+    from netstat.render.figures import _latency_series
+
+    cpu = {"env": {"cpu": "AMD EPYC", "threads": 1, "usable_cores": 2}, "device": "cpu", "dtype": "fp32", "batch": 1, "mode": "latency"}
+    gpu = {"env": {"cpu": "Xeon", "threads": 16, "gpu": {"name": "NVIDIA H100 80GB HBM3"}}, "device": "cuda", "dtype": "fp16", "batch": 1, "mode": "latency"}
+    rows = [{**cpu, "model": "a"}, {**cpu, "env": {**cpu["env"], "threads": 2}, "model": "a"}, {**gpu, "model": "a"}]
+    series = _latency_series(rows)
+    assert sorted(series) == [("AMD EPYC (CPU, 2 usable cores)", "fp32 · 1 thread"), ("AMD EPYC (CPU, 2 usable cores)", "fp32 · 2 threads"),
+                              ("NVIDIA H100 80GB HBM3 (GPU)", "fp16")]
+
+
+def test_params_vs_madds_names_collide_with_no_other_name():
+    from netstat.catalog import load_catalog
+    from netstat.render.figures import _NOTABLE, params_vs_madds_plot
+
+    rows = [e for e in load_catalog() if e.get("params") and e.get("madds")]
+    fig = params_vs_madds_plot(rows)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    names = [t for t in ax.texts]
+    assert sorted(t.get_text() for t in names) == sorted(r["name"] for r in rows if r["name"] in _NOTABLE)
+    boxes = [t.get_window_extent(renderer) for t in names]
+    overlapping = [(names[i].get_text(), names[j].get_text()) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    assert overlapping == []
+    assert len(ax.get_legend().get_texts()) <= 10
+
+
+def test_training_figure_phase_patches_look_like_their_regions():
+    import torch
+
+    import netstat
+    from netstat.render.figures import training_memory_plot
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 14 * 14, 10))
+    step = netstat.analyze(model, (1, 3, 16, 16)).training(batch=2)
+    fig = training_memory_plot(step)
+    top = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    legend = top.get_legend()
+    assert legend.get_window_extent(renderer).y0 >= top.get_window_extent(renderer).y1 - 1  # above the plot, on white
+    regions = {p.get_label(): p for p in top.patches if p.get_label() in step.phases}
+    handles = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles))
+    assert set(regions) == {phase for phase, (start, end) in step.phases.items() if end > start}
+    for phase, region in regions.items():
+        assert tuple(handles[phase].get_facecolor()) == tuple(region.get_facecolor())

@@ -170,3 +170,47 @@ def test_rf_package_is_lazy():
     assert netstat.rf.analyze.__module__ == "netstat.rf.propagate"  # the model-based API still resolves
     with pytest.raises(AttributeError):
         netstat.rf.no_such_name  # noqa: B018
+
+
+def test_show_completion_bash_prints_the_completion_script_without_torch():
+    code, imported, out, err = run_fresh("--show-completion", "bash")
+    assert (code, imported) == (0, []), err
+    assert "_NETSTAT_COMPLETE=complete_bash" in out
+    assert "complete -o default -F _netstat_completion netstat" in out
+
+
+def _complete(words: str, cword: int) -> tuple[str, str]:
+    """What bash completion asks netstat for: the candidates for word `cword` of `words`."""
+    env = {**os.environ, "_NETSTAT_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    runner = "import sys; sys.argv = ['netstat']\nfrom netstat.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules, file=sys.stderr)"
+    proc = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=120, env=env)
+    return proc.stdout, proc.stderr
+
+
+def test_completion_completes_commands_and_options_without_torch():
+    out, err = _complete("netstat pro", 1)
+    assert out.split() == ["profile"] and err.strip() == "False"
+    out, err = _complete("netstat rf --dil", 2)
+    assert out.split() == ["--dilation"] and err.strip() == "False"
+
+
+def test_install_completion_writes_the_script_for_bash(tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    runner = "import sys; sys.argv = ['netstat', '--install-completion', 'bash']\nfrom netstat.cli import main\nmain()"
+    proc = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    script = tmp_path / ".bash_completions" / "netstat.sh"
+    assert "_netstat_completion" in script.read_text()
+    assert str(script) in (tmp_path / ".bashrc").read_text()
+
+
+def test_list_family_takes_a_family_and_its_variants_without_torch():
+    # The --help example: MobileNet is mobilenet_v1, mobilenet_v2 and mobilenet_v3.
+    code, imported, out, err = run_fresh("list", "--family", "MobileNet", "--format", "json")
+    assert (code, imported) == (0, []), err
+    families = {m["family"] for m in json.loads(out)["models"]}
+    assert families == {"mobilenet_v1", "mobilenet_v2", "mobilenet_v3"}
+    code, imported, out, err = run_fresh("list", "--family", "mobilenet_v2", "--format", "json")
+    assert [m["name"] for m in json.loads(out)["models"]] == ["mobilenet_v2"]
+    code, imported, out, err = run_fresh("list", "--family", "mobile", "--format", "json")
+    assert code == 2 and "No bundled model matches family 'mobile'" in err  # a family name, not any prefix

@@ -15,9 +15,16 @@ blocks of one call each would shift the slower model's median more.)
 A round's value for a model is its block's mean time per call. The ratio of
 model m to the baseline (model 0) is median over rounds of m's values /
 median of the baseline's; its confidence interval is a percentile bootstrap
-over rounds (rounds resampled with replacement, the same rounds for every
-model, numpy with a fixed seed), so the pairing of blocks within a round is
-kept. Each model's median is known from the distribution-free CI of the
+over rounds (the same rounds for every model, numpy with a fixed seed), so
+the pairing of blocks within a round is kept. Rounds are resampled in
+circular blocks of consecutive rounds (`block_length`: Politis and White's
+automatic length, at least n^(1/3)), not one by one: a slow spell of the
+machine spans several rounds, and resampling rounds as if independent gave
+intervals that two back-to-back processes' ratios each fell outside of
+(issue 25; `tests/test_block_bootstrap.py`, `tests/bench/bench_ratio_coverage.py`).
+The interval is widened to the batch means interval of the run (`batch_means`:
+a ratio that drifts with the machine's load) and is never narrower than
+with rounds resampled one by one. Each model's median is known from the distribution-free CI of the
 median of its round values (netstat.bench.stats).
 
 Steps and clocks are plain callables, as in netstat.bench.protocol, so the
@@ -36,6 +43,10 @@ from netstat.bench.stats import NS, median, median_ci_rel
 from netstat.errors import ArgumentError
 
 
+BOOTSTRAP = ("circular blocks of consecutive rounds (Politis-White length, at least n^(1/3)), widened to the batch means "
+             "interval (5 batches) and never narrower than rounds resampled singly")
+
+
 @dataclass(frozen=True)
 class Plan:
     """Every knob of an interleaved measurement; recorded in each result."""
@@ -45,7 +56,7 @@ class Plan:
     max_time: float = 10.0  # s of rounds at most
     min_rounds: int = 10
     confidence: float = 0.95
-    resamples: int = 1000  # bootstrap resamples of the rounds
+    resamples: int = 1000  # bootstrap resamples of the rounds (in blocks: block_length)
     seed: int = 0
     block_time: float = 0.025  # s per block
     unsteady: float = 0.10  # a round whose probe ran this much slower than its median is unsteady
@@ -67,7 +78,7 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"protocol": "interleaved", "precision": self.precision, "min_time": self.min_time,
                 "max_time": self.max_time, "min_rounds": self.min_rounds, "confidence": self.confidence,
-                "bootstrap_resamples": self.resamples, "bootstrap_seed": self.seed, "block_time": self.block_time,
+                "bootstrap_resamples": self.resamples, "bootstrap_seed": self.seed, "bootstrap": BOOTSTRAP, "block_time": self.block_time,
                 "unsteady_threshold": self.unsteady, "drop_unsteady": self.drop_unsteady}
 
 
@@ -224,7 +235,13 @@ class Ratio:
 def ratios(values: Sequence[Sequence[float]], plan: Plan, groups: Sequence[int] | None = None) -> list[Ratio]:
     """Every model's ratio to model 0 from `values[model][round]`, with a
     percentile bootstrap CI over rounds; `groups` (one id per round, e.g. the
-    process it came from) keeps each resample's rounds within their group."""
+    process it came from) keeps each resample's rounds within their group.
+    The interval spans the block bootstrap's (`block_length`), the one of
+    rounds resampled one by one and, for one run (no `groups`), the batch
+    means interval (`batch_means`): blocks widen it where slow spells span
+    rounds, batch means where the ratio itself drifts during the run, and
+    it is never narrower than treating rounds as independent (which a
+    series with alternating rounds would)."""
     import numpy as np
 
     table = np.asarray(values, dtype=float).T  # [round][model]
@@ -232,29 +249,130 @@ def ratios(values: Sequence[Sequence[float]], plan: Plan, groups: Sequence[int] 
     if models < 2 or n == 0:
         return []
     point = np.median(table, axis=0)
-    boot = bootstrap_medians(table, plan.resamples, plan.seed, groups)
-    alpha = 1.0 - plan.confidence
+    blocks = bootstrap_medians(table, plan.resamples, plan.seed, groups)
+    single = bootstrap_medians(table, plan.resamples, plan.seed, groups, block=1)
+    q = [100 * (1.0 - plan.confidence) / 2, 100 * (1 + plan.confidence) / 2]
     out = []
     for m in range(1, models):
-        lo, hi = np.percentile(boot[:, m] / boot[:, 0], [100 * alpha / 2, 100 * (1 - alpha / 2)])
-        out.append(Ratio(m, float(point[m] / point[0]), float(lo), float(hi), n))
+        bounds = [np.percentile(blocks[:, m] / blocks[:, 0], q), np.percentile(single[:, m] / single[:, 0], q)]
+        means = batch_means(table, m, plan.confidence) if groups is None else None
+        bounds += [means] if means else []
+        out.append(Ratio(m, float(point[m] / point[0]), float(min(b[0] for b in bounds)), float(max(b[1] for b in bounds)), n))
     return out
 
 
-def bootstrap_medians(table, resamples: int, seed: int, groups: Sequence[int] | None = None, chunk: int = 250):
-    """[resample][model]: each model's median over rounds resampled with
-    replacement (the same rounds for every model), within `groups` if given."""
+BATCHES = 5  # consecutive batches of rounds in the batch means interval
+
+
+def batch_means(table, m: int, confidence: float) -> tuple[float, float] | None:
+    """The non-overlapping batch means interval of model m's ratio to model 0:
+    the rounds cut into BATCHES consecutive batches, the log of each batch's
+    ratio of medians, exp(mean -+ t sd / sqrt(BATCHES)) with Student's t of
+    BATCHES - 1 degrees of freedom. A ratio that drifts during the run (the
+    machine's load changed) spreads the batches apart. None under 4 rounds
+    per batch."""
+    import numpy as np
+
+    if table.shape[0] < 4 * BATCHES:
+        return None
+    logs = [math.log(np.median(part[:, m]) / np.median(part[:, 0])) for part in np.array_split(table, BATCHES)]
+    half = t4_quantile((1 + confidence) / 2) * float(np.std(logs, ddof=1)) / math.sqrt(BATCHES)
+    centre = float(np.mean(logs))
+    return math.exp(centre - half), math.exp(centre + half)
+
+
+def t4_quantile(p: float) -> float:
+    """The p-quantile (p > 1/2) of Student's t with 4 degrees of freedom, by
+    bisection on its closed-form CDF: F(t) = 1/2 + 3/8 u (1 - u^2 / 12)
+    with u = t / sqrt(1 + t^2 / 4) (0.975 -> 2.776)."""
+    lo, hi = 0.0, 1000.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        u = mid / math.sqrt(1 + mid * mid / 4)
+        lo, hi = (mid, hi) if 0.5 + 0.375 * u * (1 - u * u / 12) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
+def bootstrap_medians(table, resamples: int, seed: int, groups: Sequence[int] | None = None, chunk: int = 250,
+                      block: int | None = None):
+    """[resample][model]: each model's median over rounds resampled in
+    circular blocks of consecutive rounds (the same rounds for every model),
+    within `groups` if given. `block` rounds per block (1: rounds resampled
+    one by one, as if independent); None: each group's `block_length`."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     n = table.shape[0]
     members = [np.arange(n)] if groups is None else [np.flatnonzero(np.asarray(groups) == g) for g in dict.fromkeys(groups)]
+    lengths = [block or block_length(table[rows]) for rows in members]
     out = []
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
-        index = np.concatenate([rows[rng.integers(0, len(rows), (size, len(rows)))] for rows in members], axis=1)
+        index = np.concatenate([rows[circular_blocks(rng, len(rows), b, size)] for rows, b in zip(members, lengths)], axis=1)
         out.append(np.median(table[index], axis=1))
     return np.concatenate(out, axis=0)
+
+
+def circular_blocks(rng, n: int, block: int, size: int):
+    """[size][n] positions 0..n-1 of `size` circular block bootstrap
+    resamples (Politis and Romano 1992): ceil(n / block) blocks of `block`
+    consecutive positions, each starting anywhere and wrapping around the
+    end, joined and cut to n."""
+    import numpy as np
+
+    block = max(1, min(block, n))
+    starts = rng.integers(0, n, (size, -(-n // block)))
+    return ((starts[:, :, None] + np.arange(block)) % n).reshape(size, -1)[:, :n]
+
+
+def block_length(table) -> int:
+    """Rounds per bootstrap block for `table[round][model]`: the largest of
+    ceil(n^(1/3)) (the order of the optimal length for a smooth statistic of
+    a weakly dependent series) and Politis and White's (2004, with Patton,
+    Politis and White's 2009 correction) automatic choice for the circular
+    block bootstrap, taken over the log of every model's column and the log
+    of every ratio to model 0, at most n / 2: a slow spell that spans
+    rounds then stays inside a block, so that the resamples vary as much as
+    the machine did."""
+    import numpy as np
+
+    n, models = table.shape
+    if n < 4:
+        return 1
+    logs = np.log(np.maximum(np.asarray(table, dtype=float), 1e-300))
+    series = [logs[:, m] for m in range(models)] + [logs[:, m] - logs[:, 0] for m in range(1, models)]
+    chosen = max([math.ceil(n ** (1 / 3))] + [politis_white(s) for s in series])
+    return int(min(chosen, n // 2))
+
+
+def politis_white(x) -> int:
+    """Politis and White's (2004) automatic block length for the circular
+    block bootstrap of the mean of series `x`, as corrected by Patton,
+    Politis and White (2009): b = (2 G^2 / D)^(1/3) n^(1/3), with G and the
+    long-run variance g0 from the flat-top (trapezoid) lag window over the
+    autocovariances up to 2 m, m the first lag after which K_N = max(5,
+    sqrt(log10 n)) autocorrelations in a row are below 2 sqrt(log10(n) / n),
+    and D = 4/3 g0^2. 1 for a series with no variance."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=float) - np.mean(x)
+    n = len(x)
+    var = float(np.dot(x, x)) / n
+    if n < 4 or var <= 0:
+        return 1
+    kn = max(5, math.ceil(math.sqrt(math.log10(n))))
+    m_max = min(math.ceil(math.sqrt(n)) + kn, n - 1)
+    acov = np.array([np.dot(x[: n - k], x[k:]) / n for k in range(m_max + 1)])
+    small = np.abs(acov[1:] / var) < 2 * math.sqrt(math.log10(n) / n)
+    m = next((k for k in range(m_max - kn + 1) if small[k:k + kn].all()), m_max)
+    lag_max = min(2 * max(m, 1), m_max)
+    lags = np.arange(1, lag_max + 1)
+    window = np.clip(2 * (1 - lags / lag_max), 0, 1)  # flat-top: 1 up to half the lags, then down to 0
+    g = 2 * float(np.sum(window * lags * acov[1:lag_max + 1]))
+    g0 = var + 2 * float(np.sum(window * acov[1:lag_max + 1]))
+    if g0 <= 0:
+        return 1
+    return max(1, math.ceil((2 * g * g / (4 / 3 * g0 * g0)) ** (1 / 3) * n ** (1 / 3)))
 
 
 # --------------------------------------------------------------------------- what the rounds found

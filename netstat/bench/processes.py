@@ -16,7 +16,7 @@ import sys
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
-from netstat.bench.interleaved import Plan, ratios
+from netstat.bench.interleaved import Plan, Ratio, ratios
 from netstat.bench.stats import median
 from netstat.errors import ArgumentError, ModelRunError, UsageError, first_line
 from netstat.schema import SCHEMA_VERSION
@@ -108,7 +108,8 @@ def _pooled_ratio(docs: Sequence[dict[str, Any]], key: tuple[str, str, int], pla
                 base.append(r["block_ms"][baseline])
                 other.append(r["block_ms"][model])
                 groups.append(p)
-    (pooled,) = ratios([base, other], replace(plan, drop_unsteady=False), groups) or [None]
+    found: list[Ratio | None] = list(ratios([base, other], replace(plan, drop_unsteady=False), groups))
+    (pooled,) = found or [None]
     values = [c["ratio"] for c in per if c is not None]
     return {
         "model": model, "baseline": baseline, "batch": batch,

@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 from netstat.bench.roofline import Roofline
 from netstat.bench.stats import NS, Stats
+from netstat.display import Displayed, data_frame
 from netstat.schema import SCHEMA_VERSION
 
 
@@ -28,7 +29,7 @@ ProgressFn = Callable[[BenchProgress], None]
 
 
 @dataclass
-class BenchResult:
+class BenchResult(Displayed):
     """One model at one batch size on one device."""
 
     model: str
@@ -122,6 +123,13 @@ class BenchResult:
             "env": self.env,
         }
 
+    def to_pandas(self):
+        """This result as a one-row pandas DataFrame (the columns of `to_dict()`)."""
+        return data_frame([self.to_dict()])
+
+    def __repr__(self) -> str:
+        return self.summary()
+
 
 @dataclass
 class BenchRun:
@@ -140,13 +148,20 @@ class BenchRun:
     warnings: list[str] = field(default_factory=list)
 
 
-class BenchResults(list):
+class BenchResults(Displayed, list):
     """What `benchmark` returns: a list of BenchResult, one per model and
     batch; `runs` holds the interleaved measurements of several models."""
 
     def __init__(self, results: Sequence[BenchResult] = (), runs: Sequence[BenchRun] = ()) -> None:
         super().__init__(results)
         self.runs: list[BenchRun] = list(runs)
+
+    def to_pandas(self):
+        """One row per result (the columns of `BenchResult.to_dict()`) as a pandas DataFrame."""
+        return data_frame(r.to_dict() for r in self)
+
+    def __repr__(self) -> str:
+        return self.summary()
 
 
 def to_json(results: Sequence[BenchResult]) -> dict[str, Any]:

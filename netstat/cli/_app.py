@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import re
 import sys
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from netstat.errors import ArgumentError, NetstatError, UsageError
-from netstat.render import FORMATS, stderr_console
+from netstat.render import FORMATS, PAGE_FORMATS, stderr_console
 
 
 # Exceptions Typer itself handles (exit codes, usage errors). ClickException
@@ -54,6 +55,10 @@ FLAGS = {
     "memory": "--memory",
     "precision": "--precision",
     "processes": "--processes",
+    "seq_len": "--seq-len",
+    "explain_metric": "--metric",
+    "explain_tolerance": "--tolerance",
+    "fit_device": "--device",
 }
 
 
@@ -149,7 +154,7 @@ app = typer.Typer(
     help="The truth about a CNN: parameters, MAdds, FLOPs, shapes, receptive fields, memory traffic, latency.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
 )
 
@@ -181,17 +186,32 @@ def version_text(verbose: bool = False) -> str:
         try:
             import torch
 
-            torch_version = torch.__version__
+            torch_version = str(torch.__version__)
         except ImportError:
             torch_version = "not installed"
         lines += [f"torch {torch_version}", f"python {platform.python_version()}"]
     return "\n".join(lines)
 
 
-def check_format(fmt: str) -> str:
+def check_format(fmt: str, page: bool = False) -> str:
+    """The --format, lower-cased; "html" only where the command writes a page (`page`)."""
     fmt = fmt.lower()
-    if fmt not in FORMATS:
-        raise UsageError(f"Unknown format '{fmt}'.", hint=f"Use one of: {', '.join(FORMATS)}.")
+    if fmt == "html" and not page:
+        raise UsageError("This command has no HTML page; profile, compare and rf write one.", hint=f"Use one of: {', '.join(FORMATS)}.")
+    if fmt not in (PAGE_FORMATS if page else FORMATS):
+        raise UsageError(f"Unknown format '{fmt}'.", hint=f"Use one of: {', '.join(PAGE_FORMATS if page else FORMATS)}.")
+    return fmt
+
+
+def check_output(path, fmt: str) -> str:
+    """The format an --output file gets: "html" for a .html file left at the
+    default table format; a page only (other formats go to stdout)."""
+    if path is None:
+        return fmt
+    if fmt == "table" and str(path).lower().endswith((".html", ".htm")):
+        fmt = "html"
+    if fmt != "html":
+        raise UsageError("--output writes the HTML page (--format html or a .html file); redirect stdout for the other formats.", hint="For example: netstat profile resnet50 > resnet50.json.")
     return fmt
 
 
@@ -221,7 +241,8 @@ def parse_inputs(texts: list[str] | None):
 
     if not texts:
         return None
-    args, kwargs = [], {}
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
     for text in texts:
         name, eq, rest = text.partition("=")
         if not eq:
@@ -276,7 +297,7 @@ def parse_model_kwargs(texts: list[str] | None) -> dict:
     """Repeated --model-kwargs KEY=VALUE, each VALUE a Python literal (num_classes=10, image_size=384, act='relu')."""
     import ast
 
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for text in texts or ():
         key, sep, value = text.partition("=")
         key = key.strip()
@@ -287,3 +308,19 @@ def parse_model_kwargs(texts: list[str] | None) -> dict:
         except (ValueError, SyntaxError):
             raise UsageError(f"Malformed --model-kwargs '{text}': {value.strip()!r} is not a Python literal.", hint=f"Quote a string: {key}='{value.strip()}'.") from None
     return kwargs
+
+
+SEQ_LEN_HELP = "Hugging Face text models: tokens in the default input_ids / attention_mask (default 128)."
+
+
+def with_seq_len(models: list, seq_len: int | None, model_kwargs: dict, inputs) -> list:
+    """--seq-len N: each model (a Hugging Face text model) resolved with its
+    default token inputs at N tokens; without it, the models as given."""
+    if seq_len is None:
+        return list(models)
+    if inputs is not None:
+        raise UsageError("--seq-len sets the length of a text model's default inputs; with --input, give their shapes there instead.")
+    from netstat.hf import at_seq_len
+    from netstat.spec import resolve
+
+    return [at_seq_len(resolve(m, model_kwargs=model_kwargs), seq_len) for m in models]

@@ -7,7 +7,7 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from netstat.cli._app import app, check_format, parse_inputs, parse_int_list, parse_model_kwargs
+from netstat.cli._app import SEQ_LEN_HELP, app, check_format, parse_inputs, parse_int_list, parse_model_kwargs, with_seq_len
 from netstat.errors import UsageError
 
 
@@ -48,6 +48,7 @@ def bench(
     models: list[str] = typer.Argument(..., help="Zoo names or specs (torchvision:NAME, file.py:factory, pkg.mod:factory)."),
     input_shape: Optional[List[str]] = typer.Option(None, "--input", "-i", help="[NAME=]SHAPE[:DTYPE] once per forward input, e.g. 1,128:int64 (default: the model's own)."),
     model_kwargs: Optional[List[str]] = typer.Option(None, "--model-kwargs", help="KEY=VALUE for the builder (a Python literal), repeatable."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help=SEQ_LEN_HELP),
     device: str = typer.Option("cpu", help="cpu, cuda or cuda:N."),
     batch: Optional[str] = typer.Option(None, "--batch", help="Batch sizes, e.g. 1,8,32 (default: the input's batch)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads (default: every core this process may use)."),
@@ -70,8 +71,7 @@ def bench(
 ) -> None:
     """Measure latency and throughput, beside MAdds, memory traffic and the roofline."""
     fmt = check_format(fmt)
-    inputs = parse_inputs(input_shape)
-    builder = parse_model_kwargs(model_kwargs)
+    inputs, builder = parse_inputs(input_shape), parse_model_kwargs(model_kwargs)
     batches = parse_int_list(batch, "--batch") if batch is not None else None
     fraction = _checked(mode, threads, precision, processes)
     if processes != 1:
@@ -82,7 +82,7 @@ def bench(
 
     with _progress_bar(progress) as callback:
         results = benchmark(
-            models,
+            with_seq_len(models, seq_len, builder, inputs),
             inputs,
             model_kwargs=builder,
             device=device,
@@ -146,7 +146,7 @@ def parse_precision(text: str) -> float:
 
 
 # `bench` options passed on to each fresh process by --processes: (parameter, flag); a list is repeated.
-_CHILD_OPTIONS = [("input_shape", "--input"), ("model_kwargs", "--model-kwargs"), ("device", "--device"), ("batch", "--batch"),
+_CHILD_OPTIONS = [("input_shape", "--input"), ("model_kwargs", "--model-kwargs"), ("seq_len", "--seq-len"), ("device", "--device"), ("batch", "--batch"),
                   ("threads", "--threads"), ("dtype", "--dtype"), ("compile_mode", "--compile-mode"), ("mode", "--mode"),
                   ("min_time", "--min-time"), ("max_time", "--max-time"), ("allocator", "--allocator"),
                   ("precision", "--precision")]
@@ -198,10 +198,11 @@ def compare_bench(comparison, data: dict, extra: dict, min_time: float = 1.0, ma
     time ratio to the first with the CI as columns, the latencies and
     `comparisons` in `data`, warnings as notes."""
     from netstat.bench import benchmark
-    from netstat.render import note
+    from netstat.render import note, stderr_console
 
     profiles = comparison.profiles
-    results = benchmark(list(comparison.analyses), min_time=min_time, max_time=max_time)
+    with _progress_bar(stderr_console().is_terminal) as callback:
+        results = benchmark(list(comparison.analyses), min_time=min_time, max_time=max_time, progress=callback)
     latency, ratio = {}, {}
     for p, entry, r in zip(profiles, data["models"], results):
         entry["latency_ms"] = None if r.stats is None else r.stats.to_ms()

@@ -73,9 +73,9 @@ def _run_check(baseline: Path, models: Optional[str], update: bool, papers: bool
     from netstat.render.check import check_tables, papers_tables
 
     if papers:
-        result = checking.papers(models, progress=_progress("Measuring"))
-        emit(papers_tables(result, sources=fmt == "md"), result.to_dict(), fmt)
-        if not result.ok:
+        measured = checking.papers(models, progress=_progress("Measuring"))
+        emit(papers_tables(measured, sources=fmt == "md"), measured.to_dict(), fmt)
+        if not measured.ok:
             raise typer.Exit(1)
         return
     if update:

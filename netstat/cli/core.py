@@ -7,10 +7,10 @@ from typing import List, Optional
 
 import typer
 
-from netstat.cli._app import app, check_format, parse_inputs, parse_model_kwargs
+from netstat.cli._app import SEQ_LEN_HELP, app, check_format, check_output, parse_inputs, parse_model_kwargs, with_seq_len
 from netstat.cli.train import TrainingOptions, compare_training, profile_training
 from netstat.errors import UsageError
-from netstat.render import emit, note
+from netstat.render import emit, note, working
 
 BY = ("layer", "type", "stage")
 
@@ -41,6 +41,7 @@ def profile(
     model: str = typer.Argument(..., help="Zoo name or alias, torchvision:NAME, timm:NAME, package.module:factory or path/to/file.py:factory."),
     input_shape: Optional[List[str]] = typer.Option(None, "--input", "-i", help="Input shape, e.g. 1,3,224,224 (default: the model's own); once per forward argument, with an optional dtype: 1,128:int64."),
     model_kwargs: Optional[List[str]] = typer.Option(None, "--model-kwargs", help="KEY=VALUE for the model's builder (a Python literal), repeatable: --model-kwargs num_classes=10."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help=SEQ_LEN_HELP),
     proposals: Optional[int] = typer.Option(None, "--proposals", help="Detectors: proposals for the box head (default: the model's own maximum)."),
     detections: Optional[int] = typer.Option(None, "--detections", help="Detectors: detections for the mask / keypoint heads (default: the model's own maximum)."),
     depth: int = typer.Option(3, "--depth", "-d", help="Module tree depth shown by --by layer."),
@@ -55,28 +56,34 @@ def profile(
     amp: Optional[str] = typer.Option(None, "--amp", help="--train: fp32 parameters, activations under autocast to bf16 or fp16."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="--train: the parameters' precision, fp32 (default), bf16 or fp16."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="--train: write a figure of memory over the step (.png, .pdf, .svg)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the interactive HTML page to this file (--format html; a .html name implies it)."),
+    snapshot: Optional[Path] = typer.Option(None, "--snapshot", help="--train: write the predicted step as a PyTorch memory snapshot (.pickle) for pytorch.org/memory_viz."),
 ) -> None:
     """Parameters, MAdds, FLOPs, shapes, memory and memory access, per layer and in total."""
     from netstat.analysis import analyze
     from netstat.render.profile import profile_tables
     from netstat.trace import check_device
 
-    fmt = check_format(fmt)
+    fmt = check_output(output, check_format(fmt, page=True))
     if by not in BY:
         raise UsageError(f"Unknown --by '{by}'.", hint=f"Use one of: {', '.join(BY)}.")
     if depth < 0:
         raise UsageError(f"--depth must be 0 or more, not {depth}.")
-    step = TrainingOptions(train, batch, optimizer, amp, dtype, plot).checked(by=by, device=device, rf=rf, crosscheck=crosscheck)
-    analysis = analyze(model, parse_inputs(input_shape), parse_model_kwargs(model_kwargs), check_device(device), proposals, detections)
+    step = TrainingOptions(train, batch, optimizer, amp, dtype, plot, snapshot).checked(device=device, allow_cuda=True, by=by, rf=rf, crosscheck=crosscheck)
+    device = "meta" if step is not None else device  # --train --device cuda: the step is traced on meta, the allocator modelled
+    inputs, builder = parse_inputs(input_shape), parse_model_kwargs(model_kwargs)
+    analysis = analyze(with_seq_len([model], seq_len, builder, inputs)[0], inputs, builder, check_device(device), proposals, detections)
     if step is not None:
-        return profile_training(analysis, step, depth, fmt)
-    result = analysis.profile
+        return profile_training(analysis, step, depth, fmt, output)
+    with working(f"Tracing {model}"):
+        result = analysis.profile
     for line in result.notes:
         note(f"[yellow]Note:[/] {line}")
     data = result.to_dict()
     rf_cells = None
     if rf:
-        rf_result = analysis.receptive_field
+        with working("Receptive fields"):
+            rf_result = analysis.receptive_field
         rf_cells = {layer.key: layer.describe() for layer in rf_result.layers}
         data["receptive_field"] = rf_result.to_dict()
     tables = profile_tables(result, by=by, depth=depth, rf_cells=rf_cells)
@@ -87,7 +94,30 @@ def profile(
         cross = run_crosscheck(analysis)
         tables += crosscheck_tables(cross)
         data["crosscheck"] = cross.to_dict()
+    if fmt == "html":
+        return _profile_page(analysis, data, output)
     emit(tables, data, fmt)
+
+
+def _profile_page(analysis, data: dict, output: Optional[Path]) -> None:
+    """The profile's HTML page: its document (with the receptive field, as --rf adds it) and its graph."""
+    from netstat.graph import build_graph
+    from netstat.render import emit_page
+    from netstat.render.html import profile_page
+
+    data.setdefault("receptive_field", analysis.receptive_field.to_dict())
+    emit_page(profile_page(data, build_graph(analysis.profile, analysis.receptive_field).to_dict()), output)
+
+
+def compare_page(analyses, data: dict, output: Optional[Path]) -> None:
+    """The comparison's HTML page: each model's document entry with its receptive field, and its graph."""
+    from netstat.graph import build_graph
+    from netstat.render import emit_page
+    from netstat.render.html import compare_page as page
+
+    for analysis, entry in zip(analyses, data["models"]):
+        entry.setdefault("receptive_field", analysis.receptive_field.to_dict())
+    emit_page(page(data, [build_graph(a.profile, a.receptive_field).to_dict() for a in analyses]), output)
 
 
 @app.command()
@@ -95,6 +125,7 @@ def compare(
     models: List[str] = typer.Argument(..., help="Two or more models."),
     input_shape: Optional[List[str]] = typer.Option(None, "--input", "-i", help="One input for all (default: each model's own); once per forward argument, e.g. 1,128:int64."),
     model_kwargs: Optional[List[str]] = typer.Option(None, "--model-kwargs", help="KEY=VALUE for every model's builder (a Python literal), repeatable."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", help=SEQ_LEN_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
     device: str = typer.Option("meta", "--device", help="meta, cpu or cuda (for the trace)."),
     bench: bool = typer.Option(False, "--bench", help="Also measure latency on this CPU (batch 1)."),
@@ -106,26 +137,30 @@ def compare(
     optimizer: Optional[str] = typer.Option(None, "--optimizer", help="--train: sgd (default), sgdm, adam, adamw or none."),
     amp: Optional[str] = typer.Option(None, "--amp", help="--train: activations under autocast to bf16 or fp16."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="--train: the parameters' precision, fp32 (default), bf16 or fp16."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the interactive HTML page to this file (--format html; a .html name implies it)."),
 ) -> None:
     """Models side by side: params, MAdds, FLOPs, memory, final RF, accuracy (and latency with --bench)."""
     from netstat.analysis import compare as run_compare
-    from netstat.render.profile import compare_table
+    from netstat.render.profile import compare_columns, compare_table
     from netstat.trace import check_device
 
-    fmt = check_format(fmt)
+    fmt = check_output(output, check_format(fmt, page=True))
     if len(models) < 2:
         raise UsageError(f"compare needs two or more models, not {len(models)}.", hint=f"For example: netstat compare {models[0] if models else 'vgg16'} mobilenet_v1.")
     step = TrainingOptions(train, batch, optimizer, amp, dtype, None).checked(device=device, bench=bench, crosscheck=crosscheck)
-    shape = parse_inputs(input_shape)
-    comparison = run_compare(models, shape, parse_model_kwargs(model_kwargs), check_device(device))
+    if step is not None and fmt == "html":
+        raise UsageError("compare --train has no HTML page; profile MODEL --train --format html draws one step.")
+    shape, builder = parse_inputs(input_shape), parse_model_kwargs(model_kwargs)
+    comparison = run_compare(with_seq_len(models, seq_len, builder, shape), shape, builder, check_device(device))
     if step is not None:
         return compare_training(comparison, step, fmt)
-    profiles = comparison.profiles
+    with working(f"Tracing {len(models)} models"):
+        profiles = comparison.profiles
+        extra = compare_columns(comparison)
     for p in profiles:
         for line in p.notes:
             note(f"[yellow]Note ({p.model}):[/] {line}")
     data = comparison.to_dict()
-    extra = _compare_columns(comparison)
     tables = []
     if bench:
         from netstat.cli.bench import compare_bench
@@ -140,17 +175,9 @@ def compare(
             cross = run_crosscheck(analysis)
             tables += crosscheck_tables(cross)
             entry["crosscheck"] = cross.to_dict()
+    if fmt == "html":
+        return compare_page(comparison.analyses, data, output)
     emit(tables, data, fmt)
-
-
-def _compare_columns(comparison) -> dict[str, dict[str, str]]:
-    """The top-1 and final-RF columns of the comparison table."""
-    top1 = {a.name: f"{comparison.top1(a):.1f}%" for a in comparison.analyses if comparison.top1(a) is not None}
-    final = {}
-    for a in comparison.analyses:
-        features = comparison.final_rf(a)
-        final[a.name] = features.describe() if features is not None else "-"
-    return {"Top-1": top1, "Final RF": final}
 
 
 calc_app = typer.Typer(help="Back-of-the-envelope calculators (no model needed).", no_args_is_help=True)

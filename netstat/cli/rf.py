@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from netstat.cli._app import app, check_plot_path, check_format, parse_inputs, parse_int_list, parse_model_kwargs
+from netstat.cli._app import app, check_plot_path, check_format, check_output, parse_inputs, parse_int_list, parse_model_kwargs
 from netstat.errors import UsageError
 from netstat.render import emit, note
 
@@ -31,17 +31,20 @@ def rf(
     seeds: int = typer.Option(3, "--seeds", help="--effective: random initialisations averaged."),
     layer: Optional[str] = typer.Option(None, "--layer", help="--effective: probe this layer instead of the last spatial one."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a figure: RF growth (one or more models) or, with --effective, the ERF heat map."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or md."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv, md or html (a model's interactive page)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the interactive HTML page to this file (--format html; a .html name implies it)."),
 ) -> None:
     """Receptive field, effective stride and centre per layer; the stacked /
     dilated convolution calculator; gradient verification; effective RF."""
-    fmt = check_format(fmt)
+    fmt = check_output(output, check_format(fmt, page=True))
     plot = check_plot_path(plot)
     models = list(models or [])
     calculator = {"--kernel": kernel, "--layers": layers, "--dilation": dilation, "--channels": channels}
     calculator_given = [flag for flag, value in calculator.items() if value is not None] + (["--stride"] if stride != "1" else [])
     if models and calculator_given:
         raise UsageError(f"{', '.join(calculator_given)} belong to the calculator and do not apply to a model.", hint="Drop the model name, or the calculator options.")
+    if fmt == "html" and (not models or verify or effective):
+        raise UsageError("The HTML page shows a model's receptive fields; the calculator, --verify and --effective write table, json, csv or md.")
     if not models:
         if verify or effective or layer:
             raise UsageError("--verify, --effective and --layer need a model.", hint="For example: netstat rf resnet50 --verify.")
@@ -51,13 +54,31 @@ def rf(
             raise UsageError("--model-kwargs needs a model.", hint="For example: netstat rf resnet50 --model-kwargs num_classes=10.")
         _calculator(kernel, layers, stride, dilation, channels, bias, fmt)
         return
-    if depth is not None and depth < 1:
-        raise UsageError(f"--depth must be 1 or more, not {depth}.")
+    if depth is not None and depth < (1 if verify else 0):
+        raise UsageError(f"--depth must be {1 if verify else 0} or more{' with --verify' if verify else ''}, not {depth}.")
     if seeds < 1:
         raise UsageError(f"--seeds must be 1 or more, not {seeds}.")
     if effective and plot is not None and len(models) > 1:
         raise UsageError("The ERF heat map (--effective --plot) takes one model.")
+    if fmt == "html":
+        return _page(models, parse_inputs(input_shape), parse_model_kwargs(model_kwargs), plot, output)
     _models(models, parse_inputs(input_shape), parse_model_kwargs(model_kwargs), depth, verify, effective, seeds, layer, plot, fmt)
+
+
+def _page(models, inputs, model_kwargs, plot, output) -> None:
+    """`rf MODEL --format html`: the profile page (graph, tree, RF growth) of
+    one model, or the comparison page of several; --plot still writes its figure."""
+    from netstat.analysis import Comparison, analyze
+    from netstat.cli.core import _profile_page, compare_page
+
+    analyses = [analyze(name, inputs, model_kwargs) for name in models]
+    if plot is not None:
+        from netstat.render.rf import plot_growth
+
+        note(f"RF growth written to {plot_growth([a.receptive_field for a in analyses], plot)}")
+    if len(analyses) == 1:
+        return _profile_page(analyses[0], analyses[0].profile.to_dict(), output)
+    compare_page(analyses, Comparison(analyses).to_dict(), output)
 
 
 def _calculator(kernel, layers, stride, dilation, channels, bias, fmt) -> None:

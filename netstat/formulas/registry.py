@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
@@ -24,13 +24,15 @@ class Cost:
     flops: int = 0
 
 
-FORMULAS: dict[object, Callable[..., Cost]] = {}
+# A formula returns None for a call it does not model (the op is then uncounted).
+FORMULAS: dict[Any, Callable[..., Cost | None]] = {}
+_Formula = TypeVar("_Formula", bound=Callable[..., "Cost | None"])
 
 
-def formula(*ops) -> Callable[[Callable[..., Cost]], Callable[..., Cost]]:
+def formula(*ops) -> Callable[[_Formula], _Formula]:
     """Register `fn` as the cost formula of each aten op packet in `ops`."""
 
-    def wrap(fn: Callable[..., Cost]) -> Callable[..., Cost]:
+    def wrap(fn: _Formula) -> _Formula:
         for op in ops:
             packet = getattr(op, "overloadpacket", op)
             if packet in FORMULAS:
@@ -56,11 +58,11 @@ def numel(shape: Sequence[int] | None) -> int:
     return 0 if shape is None else prod(shape)
 
 
-NAMED_FORMULAS: dict[str, Callable[..., Cost]] = {}
+NAMED_FORMULAS: dict[str, Callable[..., Cost | None]] = {}
 
 
-def named_formula(*names: str) -> Callable[[Callable[..., Cost]], Callable[..., Cost]]:
-    def wrap(fn: Callable[..., Cost]) -> Callable[..., Cost]:
+def named_formula(*names: str) -> Callable[[_Formula], _Formula]:
+    def wrap(fn: _Formula) -> _Formula:
         for name in names:
             NAMED_FORMULAS[name] = fn
         return fn

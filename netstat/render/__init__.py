@@ -11,7 +11,9 @@ Widths (tables in the terminal; CSV, JSON and Markdown are never width-bound):
   between words. Numeric columns (justify "right") never wrap and are never cut.
 - The width limit is COLUMNS when set, else the terminal's width when stdout
   is a terminal, else none: in a pipe or a redirect a table is printed at its
-  natural width (footers wrap at the wider of 80 and the table).
+  natural width, and its title and footer lines whole (never broken mid-phrase).
+- Titles and footers are prose: wrapped between words at the limit. No line
+  ends in spaces.
 - A table wider than the limit loses whole numeric columns, lowest `priority`
   first (ties: the rightmost first), until it fits; a footer line names them.
   If it cannot fit even without every numeric column, nothing is dropped and
@@ -27,10 +29,15 @@ import json
 import math
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 FORMATS = ("table", "json", "csv", "md")
+PAGE_FORMATS = FORMATS + ("html",)  # profile, profile --train, compare and rf also write an HTML page (netstat.render.html)
 
 
 @dataclass
@@ -39,7 +46,7 @@ class Column:
     width rule above."""
 
     header: str
-    justify: str = "right"  # "left" for names and prose
+    justify: JustifyMethod = "right"  # "left" for names and prose
     style: str | None = None
     wrap: bool = False  # a prose column (left): may wrap between words
     priority: int = 0  # a numeric column: the lowest is dropped first when the table is too wide
@@ -54,6 +61,7 @@ class Table:
     rows: list[list[str]] = field(default_factory=list)
     raw_rows: list[list[Any]] | None = None
     footer: list[str] = field(default_factory=list)  # lines printed under the table
+    warnings: list[str] = field(default_factory=list)  # about the numbers: on stderr, whatever the format (`emit`)
     section_ends: set[int] = field(default_factory=set)  # row indexes after which a rule is drawn
 
     def add_row(self, cells: Sequence[str], raw: Sequence[Any] | None = None, end_section: bool = False) -> None:
@@ -132,8 +140,27 @@ def stderr_console():
 
 
 def note(message: str) -> None:
-    """A message for the person, on stderr (never mixed into results)."""
-    stderr_console().print(message)
+    """A message for the person, on stderr (never mixed into results):
+    wrapped between words in a terminal or at COLUMNS, whole in a pipe; no
+    line ends in spaces."""
+    console = stderr_console()
+    wraps = console.is_terminal or os.environ.get("COLUMNS", "").isdigit()
+    with console.capture() as captured:
+        console.print(message, soft_wrap=not wraps)
+    sys.stderr.write(without_trailing_spaces(captured.get()))
+    sys.stderr.flush()
+
+
+@contextmanager
+def working(what: str) -> Iterator[None]:
+    """A transient spinner saying `what` on stderr while a slow step runs
+    (tracing a detector, probing batches), when stderr is a terminal."""
+    console = stderr_console()
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(what):
+        yield
 
 
 def emit(tables: Iterable[Table], data: dict[str, Any], fmt: str) -> None:
@@ -155,9 +182,37 @@ def emit(tables: Iterable[Table], data: dict[str, Any], fmt: str) -> None:
             for t in tables:
                 _print_table(fit(t, limit), limit)
         sys.stdout.flush()
+        for text in (w for t in tables for w in t.warnings):
+            note(f"[yellow]Warning:[/] {text}")
     except BrokenPipeError:
         # The reader left (`netstat list | head`): exit 1 in silence, as Rich
         # does for the tables it prints and click for what it echoes.
+        discard_stdout()
+        raise SystemExit(1) from None
+    except OSError as err:
+        raise output_error(err) from None
+
+
+def emit_page(text: str, path: Any = None) -> None:
+    """An HTML page (`netstat.render.html`) to stdout, or atomically to `path`."""
+    if path is None:
+        emit_text(text)
+        return
+    from netstat.atomic import write_text
+
+    try:
+        write_text(path, text)
+    except OSError as err:
+        raise path_error(err, "write the page", path) from None
+    note(f"Page written to {path}")
+
+
+def emit_text(text: str) -> None:
+    """`text` to stdout, with `emit`'s handling of a closed pipe or a full disk."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
         discard_stdout()
         raise SystemExit(1) from None
     except OSError as err:
@@ -252,17 +307,34 @@ def _json_default(obj: Any) -> Any:
 
 
 def _print_table(t: Table, limit: int | None) -> None:
-    """`t` and its footer on a console as wide as the limit, or as the table
-    where it is wider; with no limit, at least 80 (footers wrap there)."""
+    """`t` on a console as wide as the limit, or as the table where it is
+    wider. Its title and footer are prose: wrapped between words at the
+    limit, and never wrapped without one (a pipe: the reader's pager or
+    editor wraps). No line ends in spaces (Rich pads cells to the table's
+    width)."""
+    from rich.text import Text
+
     widths = column_widths(t)
     if limit:
         width = max(limit, _frame_width(t.columns, [least for least, _ in widths]))
     else:
-        width = max(80, _frame_width(t.columns, [natural for _, natural in widths]))
+        width = _frame_width(t.columns, [natural for _, natural in widths])
     console = stdout_console(width)
-    console.print(to_rich(t, widths))
-    for line in t.footer:
-        console.print(line)
+    with console.capture() as captured:
+        if t.title:
+            console.print(Text(t.title, style="bold"), soft_wrap=not limit)
+        console.print(to_rich(replace(t, title=""), widths))
+        for line in t.footer:
+            console.print(line, soft_wrap=not limit)
+    sys.stdout.write(without_trailing_spaces(captured.get()))
+
+
+def without_trailing_spaces(text: str) -> str:
+    """Every line of `text` without the spaces at its end (before any closing
+    terminal style codes): what Rich pads to a table's width."""
+    import re
+
+    return re.sub(r" +((?:\x1b\[[0-9;]*m)*)$", r"\1", text, flags=re.MULTILINE)
 
 
 def _frame(title: str, columns: Sequence[Column], least: Sequence[int]):

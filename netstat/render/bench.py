@@ -106,8 +106,9 @@ def latency_table(results: Sequence[Any]) -> Table:
         table.footer.append(f"[dim]{_settings(results[0])}[/]")
         table.footer.append(f"[dim]{_machine(results[0])}[/]")
     for r in results:
-        for text in ([r.error] if r.error else []) + r.warnings:
-            table.footer.append(f"[yellow]{r.model} (batch {r.batch}): {text}[/]")
+        # A run out of memory is reported once, by the command (a note, or the error when none was measured).
+        for text in ([r.error] if r.error and r.status != "oom" else []) + r.warnings:
+            table.warnings.append(f"{r.model} (batch {r.batch}): {text}")
     return table
 
 
@@ -184,7 +185,7 @@ def ratio_table(runs: Sequence[Any]) -> Table | None:
     )
     for run in runs:
         for text in run.warnings:
-            table.footer.append(f"[yellow]batch {run.batch}: {text}[/]")
+            table.warnings.append(f"batch {run.batch}: {text}")
     return table
 
 
@@ -231,7 +232,7 @@ def processes_table(pooled: dict[str, Any]) -> Table:
     for i, doc in enumerate(pooled["runs"]):
         for run in doc.get("interleaved", []):
             for text in run["warnings"]:
-                table.footer.append(f"[yellow]process {i + 1}, batch {run['batch']}: {text}[/]")
+                table.warnings.append(f"process {i + 1}, batch {run['batch']}: {text}")
     return table
 
 

@@ -55,7 +55,7 @@ def save_figure(fig, path: str | os.PathLike, source: str | None = None) -> Path
     fmt = path.suffix.lower().lstrip(".")
     if f".{fmt}" not in FIGURE_SUFFIXES:
         raise ValueError(f"Cannot write a figure to '{path}': use a file ending in {', '.join(FIGURE_SUFFIXES)}.")
-    metadata = dict(_METADATA[fmt])
+    metadata: dict[str, str | None] = dict(_METADATA[fmt])
     if source is not None and fmt == "png":
         metadata["Source"] = source
     try:
@@ -112,40 +112,115 @@ def _plain_numbers(*axes) -> None:
         axis.set_minor_formatter(FuncFormatter(_plain_label))
 
 
-def _family_styles(families: Sequence[str]) -> dict[str, tuple[Any, str]]:
+# The params-vs-MAdds figure groups the zoo's families into a few designs (one
+# colour and marker each) rather than one legend entry per family.
+_DESIGNS = (
+    ("plain stacks: LeNet, AlexNet, ZFNet, VGG, NiN", ("lenet", "alexnet", "zfnet", "vgg", "nin")),
+    ("multi-branch: GoogLeNet, Inception, Xception, FractalNet", ("googlenet", "inception", "xception", "fractalnet")),
+    ("residual: ResNet, pre-act, wide, ResNeXt, DPN", ("resnet", "resnet_cifar", "resnet_v2", "wide_resnet", "resnext", "dpn")),
+    ("channel attention: SE, CBAM, SK", ("senet", "cbam", "sknet")),
+    ("dense: DenseNet, CondenseNet", ("densenet", "condensenet")),
+    ("mobile: MobileNet, ShuffleNet, SqueezeNet, ShiftNet", ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3", "shufflenet_v1", "shufflenet_v2", "squeezenet", "shiftnet")),
+    ("scaled: EfficientNet, EfficientNetV2", ("efficientnet", "efficientnet_v2")),
+    ("segmentation: FCN, SegNet, U-Net, DeepLab, PSPNet", ("fcn", "deconvnet", "segnet", "unet", "deeplab", "pspnet")),
+    ("detection: YOLO, SSD, DSOD", ("yolo", "ssd", "dsod")),
+)
+_OTHER_DESIGN = "other"
+_DESIGN_STYLES = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "p")
+# The points named on the figure: the models people compare; zoo.md lists every one.
+_NOTABLE = ("lenet5", "alexnet", "vgg16", "googlenet", "inception_v3", "resnet18", "resnet50", "resnet152", "resnet20_cifar", "wrn_28_10",
+            "densenet121", "se_resnet50", "mobilenet_v1", "mobilenet_v1_025", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+            "shufflenet_v2_x1_0", "squeezenet1_0", "efficientnet_b0", "efficientnet_b7", "xception", "resnext101_32x8d", "yolo_v1",
+            "ssd300_vgg16", "deeplabv3_resnet50", "unet", "fcn8s")
+
+
+def design_of(family: str | None) -> str:
+    """The design group of a zoo family in the params-vs-MAdds figure (`_DESIGNS`)."""
+    return next((label for label, families in _DESIGNS if family in families), _OTHER_DESIGN)
+
+
+def _design_styles() -> dict[str, tuple[Any, str]]:
+    """A distinct colour and marker per design group (tab10's grey for "other" only)."""
     from matplotlib import colormaps
 
     cmap = colormaps["tab10"]
-    return {f: (cmap(i % 10), _MARKERS[(i // 10) % len(_MARKERS)]) for i, f in enumerate(sorted(set(families)))}
+    colours = [cmap(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9, 7)]
+    labels = [label for label, _ in _DESIGNS] + [_OTHER_DESIGN]
+    return {label: (colours[i % len(colours)], _DESIGN_STYLES[i % len(_DESIGN_STYLES)]) for i, label in enumerate(labels)}
+
+
+# Where a label may go around its point (offset in points, alignment), in the order tried.
+_LABEL_SPOTS = ((4, 3, "left", "bottom"), (4, -3, "left", "top"), (-4, 3, "right", "bottom"), (-4, -3, "right", "top"),
+                (6, 0, "left", "center"), (-6, 0, "right", "center"), (0, 6, "center", "bottom"), (0, -6, "center", "top"))
+
+
+def _place_labels(ax, labelled: Sequence[tuple[str, float, float]], fontsize: float = 6.5) -> None:
+    """Name each point (text, x, y) at the first spot around it (`_LABEL_SPOTS`)
+    where the name overlaps no name already placed and no plotted point; at
+    the first spot when none is free. Deterministic: points in the order given."""
+    import numpy as np
+
+    renderer = ax.figure.canvas.get_renderer()
+    points = np.concatenate([c.get_offsets() for c in ax.collections]) if ax.collections else np.empty((0, 2))
+    pixels = ax.transData.transform(points) if len(points) else points
+    taken: list = []
+    for text, x, y in labelled:
+        for i, (dx, dy, ha, va) in enumerate(_LABEL_SPOTS):
+            label = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, fontsize=fontsize, zorder=4)
+            box = label.get_window_extent(renderer).expanded(1.05, 1.1)
+            crowded = any(box.overlaps(other) for other in taken) or any(box.contains(px, py) for px, py in pixels)
+            if not crowded or i == len(_LABEL_SPOTS) - 1:
+                if crowded:  # nowhere free: the first spot
+                    label.remove()
+                    dx, dy, ha, va = _LABEL_SPOTS[0]
+                    label = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, fontsize=fontsize, zorder=4)
+                    box = label.get_window_extent(renderer)
+                taken.append(box)
+                break
+            label.remove()
 
 
 # --------------------------------------------------------------------------- the report's figures
 
 
 def params_vs_madds_figure(rows: Sequence[dict[str, Any]], path: Path) -> bool:
-    """Parameters against MAdds, log-log, coloured by family; False (nothing
-    written) when no row has both."""
+    """`params_vs_madds_plot(rows)` written to `path`; False (nothing
+    written) when no row has both numbers."""
+    fig = params_vs_madds_plot(rows)
+    if fig is None:
+        return False
+    save_figure(fig, path)
+    return True
+
+
+def params_vs_madds_plot(rows: Sequence[dict[str, Any]]):
+    """Parameters against MAdds, log-log, one colour and marker per design
+    group (`_DESIGNS`), the notable models named where their names collide
+    with nothing (`_place_labels`); None when no row has both numbers."""
+    from matplotlib.ticker import NullFormatter
+
     points = [r for r in rows if r.get("params") and r.get("madds")]
     if not points:
-        return False
+        return None
     fig = new_figure(10, 7)
     ax = fig.add_subplot()
-    styles = _family_styles([r.get("family") or "user" for r in points])
-    for family, (colour, marker) in styles.items():
-        mine = [r for r in points if (r.get("family") or "user") == family]
-        ax.scatter([r["madds"] for r in mine], [r["params"] for r in mine], color=colour, marker=marker, s=28, label=family, zorder=3)
-    for r in points:
-        ax.annotate(r["name"], (r["madds"], r["params"]), fontsize=4.5, xytext=(3, 2), textcoords="offset points", alpha=0.8)
+    for label, (colour, marker) in _design_styles().items():
+        mine = [r for r in points if design_of(r.get("family")) == label]
+        if mine:
+            ax.scatter([r["madds"] for r in mine], [r["params"] for r in mine], color=colour, marker=marker, s=60 if marker == "*" else 32,
+                       label=f"{label} ({len(mine)})", zorder=3, edgecolors="white", linewidths=0.4)
     ax.set_xscale("log")
     ax.set_yscale("log")
     _engineering(ax.xaxis, ax.yaxis)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # six decades: the decade labels only
     ax.set_xlabel("MAdds (multiply-accumulates, default input)")
     ax.set_ylabel("parameters")
-    ax.set_title("Parameters vs MAdds")
+    ax.set_title(f"Parameters vs MAdds: {len(points)} zoo models (named: the common ones; zoo.md lists all)", fontsize=10)
     ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
-    ax.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    save_figure(fig, path)
-    return True
+    ax.legend(fontsize=7, loc="lower right", frameon=True, framealpha=0.95, title="design (models)", title_fontsize=7)
+    ax.autoscale_view()
+    _place_labels(ax, [(r["name"], r["madds"], r["params"]) for r in sorted(points, key=lambda r: r["name"]) if r["name"] in _NOTABLE])
+    return fig
 
 
 def rf_per_layer(result) -> list[tuple[str, float]]:
@@ -186,11 +261,22 @@ def rf_growth_figure(results: Sequence[Any], path: str | os.PathLike) -> bool:
     return True
 
 
-def _series_label(r: dict[str, Any]) -> str:
+def _device_label(r: dict[str, Any]) -> str:
+    """The machine a measurement ran on: 'NVIDIA H100 80GB HBM3 (GPU)' or 'AMD EPYC (CPU, 2 usable cores)'."""
     env = r.get("env") or {}
     gpu = env.get("gpu")
-    device = gpu.get("name") if isinstance(gpu, dict) and r.get("device", "").startswith("cuda") else r.get("device", "?")
-    parts = [str(device), str(r.get("dtype", "?")), f"batch {r.get('batch', '?')}"]
+    if str(r.get("device", "")).startswith("cuda") and isinstance(gpu, dict) and gpu.get("name"):
+        return f"{gpu['name']} (GPU)"
+    cores = env.get("usable_cores")
+    return f"{env.get('cpu') or r.get('device', '?')} (CPU{f', {cores} usable cores' if cores else ''})"
+
+
+def _series_label(r: dict[str, Any]) -> str:
+    """The settings of a measurement on its machine: dtype, batch, CPU threads, compile, layout, mode."""
+    env = r.get("env") or {}
+    parts = [str(r.get("dtype", "?"))] + ([f"batch {r.get('batch', '?')}"] if r.get("batch") != 1 else [])
+    if not str(r.get("device", "")).startswith("cuda") and env.get("threads"):
+        parts.append(f"{env['threads']} thread{'s' if env['threads'] != 1 else ''}")
     if env.get("compile"):
         parts.append(f"compile {env['compile']}")
     if env.get("channels_last"):
@@ -200,20 +286,20 @@ def _series_label(r: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _latency_series(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The measurements the latency figure plots, by series label: batch-1
-    latency measurements when there are any (the usual question), else all."""
+def _latency_series(results: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The measurements the latency figure plots, by (machine, settings):
+    batch-1 latency measurements when there are any (the usual question), else all."""
     single = [r for r in results if r.get("batch") == 1 and r.get("mode", "latency") == "latency"]
-    series: dict[str, list[dict[str, Any]]] = {}
+    series: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in single or results:
-        series.setdefault(_series_label(r), []).append(r)
+        series.setdefault((_device_label(r), _series_label(r)), []).append(r)
     return series
 
 
 def latency_source(results: Sequence[dict[str, Any]]) -> str:
-    """A digest of what the latency figure plots (label, model, MAdds, median),
+    """A digest of what the latency figure plots (machine, settings, model, MAdds, median),
     stored in the PNG so that a stale figure can be told from a fresh one."""
-    points = sorted((label, str(r.get("model", "")), r["madds"], r["latency_ms"]["median"]) for label, rs in _latency_series(results).items() for r in rs)
+    points = sorted((*key, str(r.get("model", "")), r["madds"], r["latency_ms"]["median"]) for key, rs in _latency_series(results).items() for r in rs)
     return "netstat bench points sha256:" + hashlib.sha256(json.dumps(points).encode()).hexdigest()[:16]
 
 
@@ -221,28 +307,49 @@ def _latency_key(r: dict[str, Any]) -> tuple:
     return (r["madds"], r.get("model", ""))
 
 
-def latency_figure(results: Sequence[dict[str, Any]], path: Path) -> bool:
-    """Median latency against MAdds, one series per device / dtype / setting
-    (`_latency_series`); the PNG records `latency_source(results)`."""
-    series = _latency_series(results)
-    if not series:
-        return False
-    fig = new_figure(9, 6)
-    ax = fig.add_subplot()
+def _latency_panel(ax, series: dict[str, list[dict[str, Any]]], device: str) -> None:
+    """One machine's measurements: a line per setting through its models
+    (by MAdds), each model named once above the axes, on a light vertical guide."""
+    from matplotlib.ticker import NullLocator
+
+    models: dict[str, float] = {}
     for i, label in enumerate(sorted(series)):
         mine = sorted(series[label], key=_latency_key)
-        ax.scatter([r["madds"] for r in mine], [r["latency_ms"]["median"] for r in mine], s=20, marker=_MARKERS[i % len(_MARKERS)], label=label, zorder=3)
-        for r in mine:
-            ax.annotate(str(r.get("model", "")), (r["madds"], r["latency_ms"]["median"]), fontsize=5, xytext=(3, 2), textcoords="offset points")
+        ax.plot([r["madds"] for r in mine], [r["latency_ms"]["median"] for r in mine], marker=_MARKERS[i % len(_MARKERS)], markersize=5,
+                linewidth=0.8, label=label, zorder=3)
+        models.update((str(r.get("model", "")), r["madds"]) for r in mine)
     ax.set_xscale("log")
+    named = sorted(models.items(), key=lambda item: item[1])
+    for _, madds in named:
+        ax.axvline(madds, color="grey", linewidth=0.5, linestyle=":", zorder=1)
+    top = ax.secondary_xaxis("top")  # the models, named once each above their MAdds
+    top.set_xticks([madds for _, madds in named], [name for name, _ in named], rotation=30, ha="left", fontsize=7)
+    top.xaxis.set_minor_locator(NullLocator())
     ax.set_yscale("log")
     _engineering(ax.xaxis)
     _plain_numbers(ax.yaxis)
     ax.set_xlabel("MAdds per call")
     ax.set_ylabel("median latency (ms)")
-    ax.set_title("Latency vs MAdds")
+    ax.set_title(device, fontsize=9)
     ax.grid(True, which="both", linewidth=0.3, alpha=0.5)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.0, -0.14), title="setting: dtype · CPU threads · compile · memory layout", title_fontsize=7,
+              alignment="left")
+
+
+def latency_figure(results: Sequence[dict[str, Any]], path: Path) -> bool:
+    """Median latency against MAdds: one panel per machine (a CPU, with its
+    threads in each setting, and a GPU are never mixed), one line per setting
+    (`_latency_series`); the PNG records `latency_source(results)`."""
+    series = _latency_series(results)
+    if not series:
+        return False
+    devices = sorted({device for device, _ in series})
+    fig = new_figure(6 * len(devices), 6.5)
+    for ax, device in zip(fig.subplots(1, len(devices), squeeze=False)[0], devices):
+        _latency_panel(ax, {label: rs for (d, label), rs in series.items() if d == device}, device)
+    batches = sorted({r.get("batch") for rs in series.values() for r in rs}, key=str)
+    fig.suptitle(f"Latency vs MAdds{', batch 1' if batches == [1] else ''}: one panel per machine", fontsize=11)
+    fig.tight_layout()
     save_figure(fig, path, latency_source(results))
     return True
 
@@ -335,6 +442,11 @@ def saved_bars(profile) -> list[tuple[str, int]]:
 
 
 def training_memory_figure(profile, path: str | os.PathLike) -> Path:
+    """`training_memory_plot(profile)` written to `path`."""
+    return save_figure(training_memory_plot(profile), path)
+
+
+def training_memory_plot(profile):
     """Live memory over the step's ops with the forward / backward /
     optimizer phases shaded and the peak marked; below, the bytes each layer
     saves for backward."""
@@ -347,21 +459,23 @@ def training_memory_figure(profile, path: str | os.PathLike) -> Path:
             top.axvspan(start - 0.5, end - 0.5, color=_PHASE_COLOURS[phase], alpha=0.12, label=phase)
     at = profile.peak_at
     if at.index >= 0:
-        top.plot([at.index], [profile.peak_bytes / gib], marker="v", color="tab:red", markersize=8)
+        top.plot([at.index], [profile.peak_bytes / gib], marker="v", color="tab:red", markersize=8, zorder=4)
         top.annotate(f"peak {profile.peak_bytes / gib:.2f} GiB\n{at.phase}: {at.layer or '(model)'}", (at.index, profile.peak_bytes / gib),
-                     xytext=(8, -4), textcoords="offset points", fontsize=7, color="tab:red", va="top")
+                     xytext=(10, -14), textcoords="offset points", fontsize=7, color="tab:red", va="top", zorder=5,
+                     bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "tab:red", "linewidth": 0.6})
     top.axhline(profile.totals["persistent_bytes"] / gib, color="grey", linestyle=":", linewidth=0.8, label="parameters, buffers, state, input")
     top.set_xlim(-0.5, max(len(profile.timeline) - 0.5, 0.5))
-    top.set_ylim(bottom=0)
+    top.set_ylim(0, profile.peak_bytes / gib * 1.12)
     top.set_xlabel("op of the step, in order")
     top.set_ylabel("live memory (GiB)")
-    top.set_title(f"{profile.model}: one training step, batch {profile.batch}, {profile.optimizer}, {profile.amp or profile.dtype}", fontsize=10)
-    top.legend(fontsize=7, loc="upper right", frameon=False)
+    top.set_title(f"{profile.model}: one training step, batch {profile.batch}, {profile.optimizer}, {profile.amp or profile.dtype}", fontsize=10, pad=22)
+    # Above the axes, on white: each phase's patch looks as its region does (over another region it would not).
+    top.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=4, frameon=False, borderaxespad=0.2)
     top.grid(True, linewidth=0.3, alpha=0.5)
     bars = saved_bars(profile)
     bottom.bar(range(len(bars)), [b / 2**20 for _, b in bars], color="tab:blue")
-    bottom.set_xticks(range(len(bars)), [name for name, _ in bars], rotation=90, fontsize=5.5)
+    bottom.set_xticks(range(len(bars)), [name for name, _ in bars], rotation=90, fontsize=7 if len(bars) <= 20 else 5.5)
     bottom.set_ylabel("saved for backward (MiB)")
     bottom.grid(True, axis="y", linewidth=0.3, alpha=0.5)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig

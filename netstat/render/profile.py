@@ -71,16 +71,16 @@ def profile_tables(profile, by: str = "layer", depth: int = 3, rf_cells: dict[tu
                 raw=[r.name, r.calls, r.params, r.params / total_params if total_params else None, r.madds, r.madds / total_madds if total_madds else None, r.flops, r.memory_access_bytes],
             )
     elif by == "stage":
-        t = Table(f"{title}, by stage (output resolution)", [Column("Stage", "left"), Column("Output", "left"), Column("Ops")] + _COST_COLUMNS)
+        t = Table(f"{title}, by stage (output resolution)", [Column("Stage", "left"), Column("Output", "left", wrap=True), Column("Ops")] + _COST_COLUMNS)
         for r in profile.by_stage:
             t.add_row([r.name, _shapes(r.output_shape), str(r.calls)] + _cost_cells(r), raw=[r.name, _shapes(r.output_shape), r.calls] + _cost_raw(r))
     else:
-        columns = [Column("Layer", "left"), Column("Type", "left"), Column("Output", "left")] + _COST_COLUMNS
+        columns = [Column("Layer", "left"), Column("Type", "left"), Column("Output", "left", wrap=True)] + _COST_COLUMNS  # several outputs wrap in their cell
         if rf_cells is not None:
             columns.append(Column("RF", "left"))
         t = Table(f"{title}, layers to depth {depth}", columns)
         for i, r in enumerate(profile.layers):
-            if r.depth == 0 or r.depth > depth:
+            if r.depth > depth or (r.depth == 0 and depth > 0):  # depth 0: the model's own row
                 continue
             indent = "  " * (r.depth - 1)
             label = r.name.rsplit(".", 1)[-1] if r.depth > 1 else r.name
@@ -97,7 +97,7 @@ def profile_tables(profile, by: str = "layer", depth: int = 3, rf_cells: dict[tu
 def detector_table(profile) -> Table:
     """A detector's cost as fixed part + per proposal + per detection."""
     d = profile.detector
-    t = Table(f"{profile.model} — detector cost", [Column("Part", "left"), Column("Boxes"), Column("MAdds each"), Column("MAdds"), Column("FLOPs")])
+    t = Table(f"{profile.model} — detector cost", [Column("Part", "left", wrap=True), Column("Boxes"), Column("MAdds each"), Column("MAdds", priority=2), Column("FLOPs", priority=2)])
     parts = (
         ("fixed: transform, backbone, neck, RPN / dense head", None, None, d.fixed_madds, d.fixed_flops),
         ("box head, per proposal", d.proposals, d.per_proposal_madds, *_times(d.proposals, d.per_proposal_madds, d.per_proposal_flops)),
@@ -113,13 +113,18 @@ def _times(n: int, madds: int | None, flops: int | None) -> tuple[int, int]:
     return (n * madds if madds else 0, n * flops if flops else 0)
 
 
+COMPARE_COLUMNS = ("Top-1", "Final RF")  # compare_columns': what `compare` always shows
+ASKED = 3  # the priority of a column that a flag asked for: dropped last
+
+
 def compare_table(profiles: list, extra: dict[str, dict[str, str]] | None = None) -> Table:
     """One row per model; `extra` adds columns (e.g. final RF, latency) keyed
     by column name, then by model name."""
     extra = extra or {}
     # Params and MAdds are what a comparison is for: they go last; then the extra columns (top-1, RF).
-    columns = [Column("Model", "left"), Column("Input", "left"), Column("Params", priority=2), Column("MAdds", priority=2), Column("FLOPs"), Column("Peak act."), Column("Mem. access"), Column("FLOP/B")]
-    columns += [Column(name, priority=1) for name in extra]  # kept longer than FLOP/B, memory
+    columns = [Column("Model", "left"), Column("Input", "left", wrap=True), Column("Params", priority=2), Column("MAdds", priority=2), Column("FLOPs"), Column("Peak act."), Column("Mem. access"), Column("FLOP/B")]
+    # Top-1 and final RF are kept longer than FLOP/B and memory; a column a flag asked for (--bench's latency) longest.
+    columns += [Column(name, priority=1 if name in COMPARE_COLUMNS else ASKED) for name in extra]
     t = Table("Comparison", columns)
     for p in profiles:
         tot = p.totals
@@ -150,6 +155,16 @@ def compare_table(profiles: list, extra: dict[str, dict[str, str]] | None = None
     return t
 
 
+def compare_columns(comparison) -> dict[str, dict[str, str]]:
+    """The top-1 and final-RF columns of the comparison table (`compare_table`'s `extra`)."""
+    top1 = {a.name: f"{comparison.top1(a):.1f}%" for a in comparison.analyses if comparison.top1(a) is not None}
+    final = {}
+    for a in comparison.analyses:
+        features = comparison.final_rf(a)
+        final[a.name] = features.describe() if features is not None else "-"
+    return {"Top-1": top1, "Final RF": final}
+
+
 def _ratio(value: float, base: float) -> str:
     """'3.2x the', or '1/32.7 of the' for a fraction (MobileNet V1 has 1/32.7 of VGG-16's params)."""
     r = value / base
@@ -159,7 +174,7 @@ def _ratio(value: float, base: float) -> str:
 def list_table(entries: list[dict[str, Any]]) -> Table:
     t = Table(
         f"{len(entries)} bundled models",
-        [Column("Name", "left"), Column("Family", "left"), Column("Task", "left"), Column("Year"), Column("Input", "left"), Column("Params"), Column("MAdds")],
+        [Column("Name", "left"), Column("Family", "left"), Column("Task", "left"), Column("Year"), Column("Input", "left", wrap=True), Column("Params"), Column("MAdds")],
     )
     for e in entries:
         t.add_row(
@@ -170,21 +185,23 @@ def list_table(entries: list[dict[str, Any]]) -> Table:
 
 
 def calc_table(result) -> Table:
+    """Each layout's params (and MAdds at --size) with the arithmetic. The
+    formula columns wrap between their terms, so that a narrow terminal
+    keeps every column; without --size the MAdds column is left out and the
+    footer says how to get it."""
     size = f" at {result.size}x{result.size} (output {result.out_size}x{result.out_size}, stride {result.stride}, padding {result.kernel // 2})" if result.size else ""
-    t = Table(
-        f"{result.kernel}x{result.kernel} conv, {result.cin} -> {result.cout} channels{size}",
-        [Column("Layout", "left"), Column("Params", "left"), Column("vs std"), Column("MAdds", "left")],
-    )
+    columns = [Column("Layout", "left"), Column("Params", "left", wrap=True), Column("vs std")]
+    columns += [Column("MAdds", "left", wrap=True)] if result.size else []
+    t = Table(f"{result.kernel}x{result.kernel} conv, {result.cin} -> {result.cout} channels{size}", columns)
     standard = result.layouts[0]
     for layout in result.layouts:
-        t.add_row(
-            [
-                layout.name,
-                f"{layout.params_formula} = {layout.params:,}",
-                f"{layout.params / standard.params:.1%}",
-                f"{layout.madds_formula} = {layout.madds:,}" if layout.madds is not None else "- (give --size H)",
-            ],
-            raw=[layout.name, f"{layout.params_formula} = {layout.params}", layout.params / standard.params, layout.madds],
-        )
+        cells = [layout.name, f"{layout.params_formula} = {layout.params:,}", f"{layout.params / standard.params:.1%}"]
+        raw = [layout.name, f"{layout.params_formula} = {layout.params}", layout.params / standard.params]
+        if result.size:
+            cells.append(f"{layout.madds_formula} = {layout.madds:,}")
+            raw.append(layout.madds)
+        t.add_row(cells, raw=raw)
     t.footer = [f"Bias terms, {layout.name}: {layout.bias_terms}." for layout in result.layouts]
+    if not result.size:
+        t.footer.append("MAdds depend on the input's size: give --size H.")
     return t

@@ -17,6 +17,11 @@ same bytes, so regenerating twice changes nothing in git):
   benchmark scripts) exist; its PNG Source chunk holds a digest of the points
   plotted (`latency_source`), so a figure left stale by new measurements shows.
 
+- ``figures/*_page.png``: screenshots of the HTML page (resnet50, inception_v3,
+  a resnet50 training step) in headless Chromium
+  (`netstat.render.html.screenshots`); skipped with a note without a browser,
+  and left alone by a partial report (``--models``).
+
 ``baseline.json`` is not touched here: only ``netstat check --update`` writes it.
 No timestamps anywhere; PNGs carry no software / date metadata. A renderer:
 the numbers come from netstat.check (`measure`, `select`), netstat.rf and
@@ -67,7 +72,7 @@ def zoo_row(name: str, entry: dict[str, Any]) -> dict[str, Any]:
         row.update(family=spec.family, task=spec.task, year=spec.year, paper=spec.paper, torchvision=spec.torchvision)
     row.update(entry)
     pub = spec.published if spec is not None else None
-    row["published"] = None if pub is None else spec.to_dict()["published"]
+    row["published"] = None if pub is None or spec is None else spec.to_dict()["published"]
     deviation: dict[str, Any] = {}
     for r in paper_rows(name, entry):
         deviation[r.quantity] = r.deviation
@@ -274,4 +279,10 @@ def build_report(out: str | Path = "reports", models: str | Sequence[str] | None
         result.files[str(out / "crosscheck.md")] = f"fvcore, thop, flop_counter vs netstat for {len(found.checked)} models"
     steps.finish()
     _write_figures(out, rows, found.rf_results, result)
+    if models is None:  # the whole report: also the HTML page's screenshots (a --models subset leaves them)
+        from netstat.render.html.screenshots import write_screenshots
+
+        shots, shot_notes = write_screenshots(out / "figures")
+        result.files.update(shots)
+        result.notes += shot_notes
     return result

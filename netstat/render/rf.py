@@ -101,6 +101,8 @@ def rf_table(result, depth: int | None = None, inputs: list[dict] | None = None)
         ],
     )
     rows = [(_label(layer, depth), layer) for _, layer in _selected(result.layers, depth)]
+    if depth == 0 and result.features is not None and result.features is not result.final:
+        rows.append((result.features.name, result.features))  # depth 0: the last feature map and the output
     if result.final is not None:
         rows.append(("(output)", result.final))
     for label, layer in rows:
@@ -115,7 +117,8 @@ def rf_table(result, depth: int | None = None, inputs: list[dict] | None = None)
     if not any(row[-1] for row in t.rows):  # no flags anywhere: drop the Note column
         t.columns.pop()
         t.rows = [row[:-1] for row in t.rows]
-        t.raw_rows = [row[:-1] for row in t.raw_rows]
+        if t.raw_rows is not None:
+            t.raw_rows = [row[:-1] for row in t.raw_rows]
     t.footer = rf_footer(result)
     return t
 
@@ -185,7 +188,7 @@ def stack_table(res) -> Table:
             "Used/span: input positions per axis with a path to the centre output, of the RF's span (gridding)."
         )
     for w in res.warnings:
-        t.footer.append(f"[bold yellow]Warning:[/] {w}")
+        t.warnings.append(w)
     return t
 
 

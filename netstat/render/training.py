@@ -23,7 +23,7 @@ def training_layers_table(profile, depth: int = 3) -> Table:
                Column("Fwd FLOPs"), Column("Bwd FLOPs"), Column("Saved", priority=2), Column("Grads"), Column("Opt. state")]
     t = Table(f"{_title(profile)}, layers to depth {depth}", columns)
     for r in profile.layers:
-        if r.depth == 0 or r.depth > depth:
+        if r.depth > depth or (r.depth == 0 and depth > 0):  # depth 0: the model's own row
             continue
         name = r.name.rsplit(".", 1)[-1] if r.depth > 1 else r.name
         cells = [f"{'  ' * (r.depth - 1)}{name}", r.type, _n(r.params, grouped), _n(r.forward_madds), _n(r.backward_madds), _n(r.forward_flops),
@@ -61,6 +61,27 @@ def training_totals_table(profile) -> Table:
     return table
 
 
+def cuda_memory_table(profile) -> Table:
+    """The step on a CUDA GPU: the caching allocator's allocated and reserved
+    peaks, and the context and workspace lines (typical unless measured)."""
+    cuda = profile.cuda_memory()
+    kind = "measured" if cuda.measured else "typical, not measured"
+    table = Table(f"{_title(profile)}, on a CUDA GPU (caching allocator model)", [Column("Quantity", "left"), Column("Value"), Column("Exact")])
+    rows = [
+        ("Tensors at the peak (requested bytes)", cuda.requested_peak),
+        ("Allocated peak (max_memory_allocated)", cuda.allocated_peak),
+        ("Reserved peak (max_memory_reserved)", cuda.reserved_peak),
+        ("  reserved beyond the allocated peak", cuda.reserved_peak - cuda.allocated_peak),
+        (f"CUDA context ({kind})", cuda.context_bytes),
+        (f"Kernel workspace allowance ({kind})", cuda.workspace_bytes),
+        ("GPU memory needed (reserved + context + workspace)", cuda.total_bytes),
+    ]
+    for i, (name, value) in enumerate(rows):
+        table.add_row([name, human_bytes(value), f"{value:,}"], raw=[name.strip(), human_bytes(value), value], end_section=i in (3, 5))
+    table.footer = [f"{cuda.segments} segments (cudaMalloc calls); the step replayed {cuda.runs} times to its steady state", cuda.note()]
+    return table
+
+
 def training_compare_table(profiles: list) -> Table:
     """One row per model: the step's work and memory at the same batch and optimizer."""
     columns = [Column("Model", "left"), Column("Batch"), Column("Params", priority=2), Column("Fwd FLOPs"), Column("Bwd FLOPs"), Column("Saved"),
@@ -81,6 +102,8 @@ def training_compare_table(profiles: list) -> Table:
 def fit_table(result) -> Table:
     """The largest batch under the budget, and every probe that found it."""
     mode = f"training ({result.optimizer}, {result.dtype}{', autocast ' + result.amp if result.amp else ''})" if result.train else "inference"
+    if getattr(result, "device", "meta") == "cuda":
+        mode += " on CUDA (allocator reserved + context + workspace)"
     t = Table(f"{result.model} — largest batch in {human_bytes(result.memory_bytes)}, {mode}", [Column("Batch"), Column("Predicted peak"), Column("Fits", "left")])
     for batch, peak in sorted(result.probes):
         t.add_row([str(batch), human_bytes(peak), "yes" if peak <= result.memory_bytes else "no"], raw=[batch, peak, peak <= result.memory_bytes])

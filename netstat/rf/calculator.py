@@ -191,9 +191,10 @@ def _stack_layers(kernel, strides, dilations, channels, bias, growth, grid) -> l
     n = len(kernel)
     kk = math.prod(kernel)
     per = None if channels is None else channels * channels * kk + (channels if bias else 0)
-    out, cum = [], 0
+    out, total = [], 0
     for i, (s, d, (rf, jump, plain_rf)) in enumerate(zip(strides, dilations, growth)):
-        cum = None if per is None else cum + per
+        total += per or 0
+        cum = None if per is None else total
         single_c2 = math.prod(rf)
         out.append(
             StackLayer(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from netstat.display import Displayed, data_frame
 from netstat.rf.model import TensorRF
 from netstat.schema import SCHEMA_VERSION
 
@@ -51,7 +52,7 @@ class RFLayer:
 
 
 @dataclass
-class RFResult:
+class RFResult(Displayed):
     """Per module call RF (`layers`, in trace order), the model output's
     (`final`), and notes on ops without an exact rule."""
 
@@ -111,3 +112,10 @@ class RFResult:
             "aligned": self.aligned,
             "notes": list(self.notes),
         }
+
+    def to_pandas(self):
+        """The per-layer rows (`to_dict()["layers"]`) as a pandas DataFrame."""
+        return data_frame(layer.to_dict() for layer in self.layers)
+
+    def __repr__(self) -> str:
+        return self.summary()

@@ -160,10 +160,10 @@ def _pooled(size: int, k: int, stride: int, pad: int, dilation: int, ceil_mode: 
 
 def _pool_shape(input, kernel_size, stride, padding, dilation, ceil_mode) -> tuple[int, ...] | None:
     """The output shape of a 2-d pooling of a (C, H, W) or (N, C, H, W) input."""
-    params = [_per_dim(p, 2) for p in (kernel_size, stride or kernel_size, padding, dilation)]
-    if None in params or not _input(input, 3, 4):
+    kernel, strides, pads, dilations = (_per_dim(p, 2) for p in (kernel_size, stride or kernel_size, padding, dilation))
+    if kernel is None or strides is None or pads is None or dilations is None or not _input(input, 3, 4):
         return None
-    spatial = [_pooled(input.shape[-2 + i], *(p[i] for p in params), ceil_mode) for i in range(2)]
+    spatial = [_pooled(input.shape[-2 + i], kernel[i], strides[i], pads[i], dilations[i], ceil_mode) for i in range(2)]
     return (*input.shape[:-2], *spatial)
 
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netstat.display import Displayed, data_frame
 from netstat.errors import ArgumentError, UsageError
 
 MAX_BATCH = 2**24  # the search stops here: a budget this large is not a batch question
@@ -28,7 +29,8 @@ _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "k
 def parse_memory(value: Any) -> int:
     """Bytes from 24GiB, 24GB, 1.5TiB, 512MiB or a number of bytes (int or text)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        number, unit = value, ""
+        number: int | float = value
+        unit = ""
     else:
         match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", str(value))
         if match is None or match.group(2).lower() not in _UNITS:
@@ -41,7 +43,7 @@ def parse_memory(value: Any) -> int:
 
 
 @dataclass
-class FitResult:
+class FitResult(Displayed):
     """The largest batch (0: not even batch 1) and the probes that found it."""
 
     model: str
@@ -54,12 +56,21 @@ class FitResult:
     peak_bytes: int  # at `batch` (at batch 1 when nothing fits)
     probes: list[tuple[int, int]] = field(default_factory=list)  # (batch, predicted peak)
     notes: list[str] = field(default_factory=list)
+    device: str = "meta"  # "cuda": each peak is the CUDA allocator's reserved bytes + context + workspace (netstat.cuda_memory)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model, "memory_bytes": self.memory_bytes, "train": self.train, "optimizer": self.optimizer, "batch": self.batch,
             "peak_bytes": self.peak_bytes, "dtype": self.dtype, "amp": self.amp, "probes": [list(p) for p in sorted(self.probes)], "notes": self.notes,
+            "device": self.device,
         }
+
+    def to_pandas(self):
+        """One row per probe: the batch, its predicted peak bytes and whether it fits, as a pandas DataFrame."""
+        return data_frame({"batch": b, "peak_bytes": peak, "fits": peak <= self.memory_bytes} for b, peak in sorted(self.probes))
+
+    def __repr__(self) -> str:
+        return self.summary()
 
 
 class _Probes:
@@ -116,34 +127,55 @@ def largest_batch(peak_at: Callable[[int], int], budget: int, limit: int = MAX_B
 _SECANT_STEPS = 3
 
 
-def fit(analysis_or_model: Any, memory: Any, train: bool = True, optimizer: str = "sgd", dtype: str = "fp32", amp: str | None = None,
-        input_size: Any = None, model_kwargs: dict[str, Any] | None = None) -> FitResult:
+def fit(analysis_or_model: Any, memory: Any, train: bool = True, optimizer: str | None = "sgd", dtype: str = "fp32", amp: str | None = None,
+        input_size: Any = None, model_kwargs: dict[str, Any] | None = None, device: str = "meta") -> FitResult:
     """The largest batch of a model (an `Analysis`, a spec or a module) whose
     predicted peak fits `memory` (bytes, or text such as "24GiB"), for one
-    training step (`train`, with `optimizer`, `dtype`, `amp`) or for inference."""
+    training step (`train`, with `optimizer`, `dtype`, `amp`) or for inference.
+    `device="cuda"`: the peak is what the GPU must hold -- the CUDA caching
+    allocator's reserved bytes plus the context and workspace lines
+    (netstat.cuda_memory) -- instead of the liveness walk's bytes."""
     from netstat.analysis import Analysis, analyze
     from netstat.training import check_arguments
 
     budget = parse_memory(memory)
+    device = _fit_device(device)
     analysis = analysis_or_model if isinstance(analysis_or_model, Analysis) else analyze(analysis_or_model, input_size, model_kwargs)
     if train:
         _, optimizer, dtype, amp = check_arguments(1, optimizer, dtype, amp, None)
-        batch, seen = largest_batch(functools.partial(_training_peak, analysis, optimizer, dtype, amp), budget)
+        batch, seen = largest_batch(functools.partial(_training_peak, analysis, optimizer, dtype, amp, device), budget)
     else:
         if dtype != "fp32" or amp is not None:
             raise ArgumentError("{training_dtype} and {training_amp} apply to a training step; inference is counted in the model's own precision.")
         optimizer = None
-        batch, seen = largest_batch(functools.partial(_inference_peak, analysis), budget)
+        batch, seen = largest_batch(functools.partial(_inference_peak, analysis, device), budget)
     peak = seen[batch] if batch else seen[1]
     notes = [] if batch < MAX_BATCH else [f"The search stops at batch {MAX_BATCH:,}: a larger batch may fit as well."]
-    return FitResult(analysis.name, budget, train, optimizer, dtype, amp, batch, peak, list(seen.items()), notes)
+    if device == "cuda":
+        from netstat.cuda_memory import context_note
+
+        notes.append(context_note())
+    if train:  # an LSTM's oneDNN workspace is bounded from above: say so (netstat.workspace)
+        from netstat.workspace import RNN_NOTE
+
+        notes += [n for n in analysis.training(1, optimizer or "sgd", dtype, amp).notes if n == RNN_NOTE]  # a str when train
+    return FitResult(analysis.name, budget, train, optimizer, dtype, amp, batch, peak, list(seen.items()), notes, device)
 
 
-def _training_peak(analysis, optimizer: str, dtype: str, amp: str | None, batch: int) -> int:
-    return analysis.training(batch, optimizer, dtype, amp).peak_bytes
+def _fit_device(device: Any) -> str:
+    """'meta' (the liveness walk's peak) or 'cuda' (the GPU's reserved bytes + context + workspace)."""
+    text = str(device).strip().lower() if isinstance(device, str) else device
+    if text not in ("meta", "cuda"):
+        raise ArgumentError("{fit_device} is meta (the predicted peak of live tensors) or cuda (what a CUDA GPU must hold), not {given!r}.", given=device)
+    return text
 
 
-def _inference_peak(analysis, batch: int) -> int:
+def _training_peak(analysis, optimizer: str, dtype: str, amp: str | None, device: str, batch: int) -> int:
+    step = analysis.training(batch, optimizer, dtype, amp)
+    return step.cuda_memory().total_bytes if device == "cuda" else step.peak_bytes
+
+
+def _inference_peak(analysis, device: str, batch: int) -> int:
     """The peak of one inference forward at `batch` (a fresh meta trace of
     the same source), parameters and buffers included: the one liveness
     walk (netstat.memory) over the activations and the trace's resident weights."""
@@ -155,4 +187,9 @@ def _inference_peak(analysis, batch: int) -> int:
     probe = Analysis(resolve(analysis.source, inputs=analysis.source.inputs.with_batch(batch)))
     if probe.trace.device != "meta":
         raise UsageError(f"{analysis.name} cannot run its forward on the meta device, and fit probes batches only on meta (real tensors would need the memory being asked about).")
-    return walk(probe.trace, {**activation_bytes(probe.trace), **probe.trace.storage_bytes}).peak_bytes
+    sizes = {**activation_bytes(probe.trace), **probe.trace.storage_bytes}
+    if device == "cuda":
+        from netstat.cuda_memory import replay
+
+        return replay(probe.trace, sizes).total_bytes
+    return walk(probe.trace, sizes).peak_bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from netstat.display import Displayed, data_frame
 from netstat.schema import SCHEMA_VERSION
 
 TRAINING_UNITS = {
@@ -18,6 +19,9 @@ TRAINING_UNITS = {
     "optimizer_bytes": "bytes of the optimizer's state (momentum, Adam's moments; not its CPU step counts)",
     "saved_bytes": "bytes autograd saves for backward, each allocation once (parameters not included, the input included)",
     "peak_bytes": "most bytes live at once during the step (liveness walk; see the notes for the allocator assumptions)",
+    "cuda": ("the step on a CUDA GPU, PyTorch's caching allocator replayed over it (netstat.cuda_memory): allocated_peak_bytes as "
+             "torch.cuda.max_memory_allocated counts it, reserved_peak_bytes as max_memory_reserved; context_bytes and workspace_bytes "
+             "are typical values, not measured; total_bytes = reserved + context + workspace"),
 }
 
 
@@ -59,7 +63,7 @@ class PeakAt:
 
 
 @dataclass
-class TrainingProfile:
+class TrainingProfile(Displayed):
     """The cost of one training step of a model at one batch, optimizer and precision."""
 
     model: str
@@ -79,6 +83,17 @@ class TrainingProfile:
     op_names: list[str] = field(default_factory=list, repr=False)
     step: Any = field(default=None, repr=False)  # the netstat.trace.Trace of the step it was built from
     inputs: list[dict[str, Any]] = field(default_factory=list)  # every input at this batch (netstat.inputs.Inputs.to_dict)
+    cuda: Any = field(default=None, repr=False)  # netstat.cuda_memory.CudaMemory: computed by cuda_memory(), once
+
+    def cuda_memory(self):
+        """The step on CUDA: PyTorch's caching allocator replayed over it
+        (netstat.cuda_memory): allocated and reserved peaks, context and
+        workspace lines. Computed on first use."""
+        if self.cuda is None:
+            from netstat.cuda_memory import replay
+
+            self.cuda = replay(self.step)
+        return self.cuda
 
     @property
     def peak_bytes(self) -> int:
@@ -103,6 +118,7 @@ class TrainingProfile:
             "inputs": self.inputs,
             **self.totals,
             "peak_at": self.peak_at.to_dict(),
+            "cuda": self.cuda_memory().to_dict() if self.step is not None else None,
             "phases": {k: list(v) for k, v in self.phases.items()},
             "units": TRAINING_UNITS,
             "layers": [row.to_dict() for row in self.layers],
@@ -117,3 +133,10 @@ class TrainingProfile:
         profile documents reads this one too (the step's own batch and input
         are in the block)."""
         return {"schema_version": SCHEMA_VERSION, **profile, "training": self.to_dict()}
+
+    def to_pandas(self):
+        """The per-layer rows (`to_dict()["layers"]`, one per module) as a pandas DataFrame."""
+        return data_frame(row.to_dict() for row in self.layers)
+
+    def __repr__(self) -> str:
+        return self.summary()

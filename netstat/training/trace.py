@@ -28,6 +28,7 @@ import torch
 from torch.utils._pytree import tree_flatten
 
 from netstat.trace import PHASES, HierarchyHooks, Recorder, SavedTensor, Trace, recorder_class, reference_kernels
+from netstat.workspace import rnn_note
 
 StepTrace = Trace  # a training step's trace: the one Trace type, with its phases
 
@@ -88,7 +89,7 @@ class _LayerHooks(HierarchyHooks):
             node.register_prehook(functools.partial(self._enter, path))
             if _sequence(node) < _ACCUMULATE:
                 self.newest = max(self.newest, _sequence(node))
-            todo.extend(next_node for next_node, _ in node.next_functions)
+            todo.extend(next_node for next_node, _ in node.next_functions if next_node is not None)
 
     def _enter(self, path: str, grad_outputs) -> None:
         self.rec.stack[:] = [path]
@@ -106,7 +107,12 @@ def _tensors(tree: Any) -> list[torch.Tensor]:
 
 
 def sum_of_outputs(output: Any) -> torch.Tensor:
-    """The default loss: the sum of every floating-point output element."""
+    """The default loss: the model's own `loss` output when it gives one (a
+    Hugging Face model given labels), else the sum of every floating-point
+    output element."""
+    own = output.get("loss") if isinstance(output, dict) else None
+    if isinstance(own, torch.Tensor) and own.requires_grad:
+        return own
     parts = [t.sum() for t in _tensors(output) if t.is_floating_point() and t.requires_grad]
     if not parts:
         raise ValueError("the model returns no floating-point output that depends on its parameters")
@@ -213,4 +219,5 @@ def _step_trace(rec, hooks, saved, model, optimizer, ends, input_refs, fixed, we
         saved={s: entry for s, entry in saved.saved.items() if s not in fixed},
         grad_storages=grads,
         state_storages=states,
+        notes=[note] if (note := rnn_note(hooks.calls)) else [],
     )

@@ -13,6 +13,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from netstat.catalog import family_matches
 from netstat.tasks import TASKS
 from netstat.errors import UsageError
 
@@ -181,15 +182,15 @@ def get_model(name: str, device: Any = None, **kwargs: Any):
 
 
 def list_models(filter: str | None = None, task: str | None = None, family: str | None = None) -> list[str]:  # noqa: A002 - torchvision's name
-    """Sorted canonical names, optionally filtered by a glob, task and family."""
+    """Sorted canonical names, optionally filtered by a glob, task and family
+    (a family and its variants: `netstat.catalog.family_matches`)."""
     names = sorted(_MODELS)
     if filter:
         names = [n for n in names if fnmatch.fnmatch(n, filter)]
     if task:
         names = [n for n in names if _MODELS[n].task == task]
     if family:
-        fam = family.lower()
-        names = [n for n in names if _MODELS[n].family.lower() == fam]
+        names = [n for n in names if family_matches(_MODELS[n].family, family)]
     return names
 
 

@@ -27,7 +27,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -279,7 +279,7 @@ class DeepLabV3Plus(nn.Module):
 # Entry points.
 # ---------------------------------------------------------------------------
 
-_SEG = dict(family="deeplab", task="segmentation")
+_SEG: dict[str, Any] = dict(family="deeplab", task="segmentation")
 _TV_AUX = "includes the auxiliary FCNHead (aux_loss=True), as torchvision's published weights; aux_loss=False drops it"
 
 
@@ -313,7 +313,7 @@ def deeplab_v2(num_classes: int = 21) -> DeepLabV2:
     return DeepLabV2(num_classes)
 
 
-_V3 = dict(**_SEG, year=2017, paper="Rethinking Atrous Convolution for Semantic Image Segmentation", input_shape=(1, 3, 520, 520))
+_V3: dict[str, Any] = dict(**_SEG, year=2017, paper="Rethinking Atrous Convolution for Semantic Image Segmentation", input_shape=(1, 3, 520, 520))
 _TV_SRC = "torchvision docs, {} (num_params, GFLOPS at 520)"
 
 

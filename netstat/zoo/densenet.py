@@ -9,6 +9,8 @@ dense-connected detectors build on them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections import OrderedDict
 
 import torch
@@ -154,7 +156,7 @@ def _densenet(name: str, **kwargs) -> DenseNet:
 
 
 _PAPER = "Densely Connected Convolutional Networks"
-_COMMON = dict(family="densenet", year=2016, paper=_PAPER)
+_COMMON: dict[str, Any] = dict(family="densenet", year=2016, paper=_PAPER)
 # torchvision's model cards give exact parameter counts, GFLOPS (which are
 # GMACs of conv + linear at 224) and single-crop acc@1 of the LuaTorch weights
 # the authors released; they match Huang et al. 2016, Figure 3 / Table 3.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
@@ -213,7 +213,7 @@ def _efficientnet_v2(variant: str, dropout: float, **kwargs) -> EfficientNet:
 
 # Registered models --------------------------------------------------------------
 
-_V1 = dict(
+_V1: dict[str, Any] = dict(
     family="efficientnet",
     year=2019,
     paper="EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
@@ -329,7 +329,7 @@ def efficientnet_b7(**kwargs) -> EfficientNet:
     return _efficientnet_b("b7", **kwargs)
 
 
-_V2 = dict(family="efficientnet_v2", year=2021, paper="EfficientNetV2: Smaller Models and Faster Training")
+_V2: dict[str, Any] = dict(family="efficientnet_v2", year=2021, paper="EfficientNetV2: Smaller Models and Faster Training")
 _V2_SRC = "Tan & Le 2021, official repository (Table 7 rounds)"
 
 

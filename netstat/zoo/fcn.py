@@ -20,6 +20,8 @@ The plumbing shared by the segmentation families lives here too:
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -238,7 +240,7 @@ def _fcn_resnet50(num_classes: int = 21, aux_loss: bool = True) -> SimpleSegment
 
 
 _PAPER = "Fully Convolutional Networks for Semantic Segmentation"
-_COMMON = dict(family="fcn", year=2014, paper=_PAPER, task="segmentation", input_shape=(1, 3, 500, 500))
+_COMMON: dict[str, Any] = dict(family="fcn", year=2014, paper=_PAPER, task="segmentation", input_shape=(1, 3, 500, 500))
 _T1 = "Long et al. 2014, Table 1 (FCN-VGG16: 134 M parameters)"
 _UP = "the paper's 134 M leaves out the upsampling deconvolutions (21x21 channels, no bias)"
 

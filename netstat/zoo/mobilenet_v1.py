@@ -11,6 +11,8 @@ implementation). torchvision has no MobileNet V1.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections import OrderedDict
 
 from torch import nn
@@ -78,7 +80,7 @@ class MobileNetV1(nn.Module):
 
 
 _PAPER = "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications"
-_COMMON = dict(family="mobilenet_v1", year=2017, paper=_PAPER)
+_COMMON: dict[str, Any] = dict(family="mobilenet_v1", year=2017, paper=_PAPER)
 _SRC = "Howard et al. 2017, Tables 6 and 8"
 
 

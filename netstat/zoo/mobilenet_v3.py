@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
@@ -169,7 +169,7 @@ def mobilenet_v3_backbone(arch: str = "mobilenet_v3_large", dilated: bool = True
     return build_mobilenet_v3(arch, dilated=dilated, **kwargs).features
 
 
-_COMMON = dict(family="mobilenet_v3", year=2019, paper="Searching for MobileNetV3")
+_COMMON: dict[str, Any] = dict(family="mobilenet_v3", year=2019, paper="Searching for MobileNetV3")
 _SRC = "Howard et al. 2019, Table 3"
 
 

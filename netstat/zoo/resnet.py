@@ -15,7 +15,7 @@ with `replace_stride_with_dilation=[False, True, True]`.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from torch import Tensor, nn
 
@@ -206,12 +206,22 @@ RESNET_LAYERS: dict[int, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] 
 }
 
 
-def _resnet(depth: int, **kwargs) -> ResNet:
+class BottleneckV1(Bottleneck):
+    """The paper's (Caffe) bottleneck: the stride on the first 1x1 conv."""
+
+    stride_in_1x1 = True
+
+
+def _resnet(depth: int, stride_in_1x1: bool = False, **kwargs) -> ResNet:
+    """`stride_in_1x1=True` builds the original ResNet v1 (He et al. 2015's
+    Caffe models; bottleneck depths only) instead of torchvision's v1.5."""
     block, layers = RESNET_LAYERS[depth]
+    if stride_in_1x1 and block is Bottleneck:
+        block = BottleneckV1
     return ResNet(block, layers, **kwargs)
 
 
-_RESNET = dict(family="resnet", year=2015, paper="Deep Residual Learning for Image Recognition")
+_RESNET: dict[str, Any] = dict(family="resnet", year=2015, paper="Deep Residual Learning for Image Recognition")
 _T1 = "He et al. 2015, Table 1"
 _V15 = "torchvision is ResNet v1.5 (stride on the 3x3, not the first 1x1): more MAdds than the paper's Caffe net"
 
@@ -254,7 +264,7 @@ def resnet152(**kwargs) -> ResNet:
     return _resnet(152, **kwargs)
 
 
-_RESNEXT = dict(family="resnext", year=2016, paper="Aggregated Residual Transformations for Deep Neural Networks")
+_RESNEXT: dict[str, Any] = dict(family="resnext", year=2016, paper="Aggregated Residual Transformations for Deep Neural Networks")
 
 
 @register_model(
@@ -282,7 +292,7 @@ def resnext101_32x8d(**kwargs) -> ResNet:
     return _resnet(101, groups=32, width_per_group=8, **kwargs)
 
 
-_WRN = dict(family="wide_resnet", year=2016, paper="Wide Residual Networks")
+_WRN: dict[str, Any] = dict(family="wide_resnet", year=2016, paper="Wide Residual Networks")
 
 
 @register_model(

@@ -8,6 +8,8 @@ add no parameters.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -80,7 +82,7 @@ class CifarResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     family="resnet_cifar", year=2015, paper="Deep Residual Learning for Image Recognition", input_shape=(1, 3, 32, 32)
 )
 _SRC = "He et al. 2015, Table 6"

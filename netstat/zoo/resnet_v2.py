@@ -11,6 +11,8 @@ already did it). Conv shapes equal ResNet v1's, so the parameters do too.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from netstat.zoo._registry import Published, register_model
@@ -85,7 +87,7 @@ class PreActResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-_COMMON = dict(family="resnet_v2", year=2016, paper="Identity Mappings in Deep Residual Networks")
+_COMMON: dict[str, Any] = dict(family="resnet_v2", year=2016, paper="Identity Mappings in Deep Residual Networks")
 _SRC = "He et al. 2016 (same conv shapes as v1: He et al. 2015, Table 1)"
 _V15 = "stride on the 3x3 as the authors' Torch code; Table 1 FLOPs count the Caffe v1 (stride on the 1x1)"
 

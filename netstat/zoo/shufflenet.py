@@ -19,6 +19,8 @@ unit feeds both halves the whole input, the second through a 3x3 depthwise ->
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -187,7 +189,7 @@ def _shufflenet_v2(size: str, **kwargs) -> ShuffleNetV2:
 
 # Registered models --------------------------------------------------------------
 
-_V1 = dict(
+_V1: dict[str, Any] = dict(
     family="shufflenet_v1",
     year=2017,
     paper="ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices",
@@ -262,7 +264,7 @@ def shufflenet_v1_x2_0(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=3, width_mult=2.0, **kwargs)
 
 
-_V2 = dict(
+_V2: dict[str, Any] = dict(
     family="shufflenet_v2",
     year=2018,
     paper="ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design",

@@ -15,6 +15,8 @@ the crops are no-ops (inputs divisible by 16).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -80,7 +82,7 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     family="unet",
     task="segmentation",
     year=2015,

@@ -8,6 +8,8 @@ DeepLab-LargeFOV reuse the VGG-16 encoder.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from netstat.zoo._registry import Published, register_model
@@ -64,7 +66,7 @@ def _vgg(cfg: str, batch_norm: bool, **kwargs) -> VGG:
 
 
 _PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition"
-_COMMON = dict(family="vgg", year=2014, paper=_PAPER)
+_COMMON: dict[str, Any] = dict(family="vgg", year=2014, paper=_PAPER)
 # Params: Simonyan & Zisserman 2014, Table 2 (133 / 133 / 138 / 144 M). The
 # paper gives no FLOPs; VGG-16 15.5 G and VGG-19 19.6 G are the commonly cited
 # counts (He et al. 2015 quotes 19.6 G for VGG-19); VGG-11 / 13 use torchvision's
