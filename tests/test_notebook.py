@@ -209,7 +209,7 @@ def test_fit_html_shows_the_largest_batch_and_every_probe(cells):
     table = _table(cells["fit"]["html"], "largest batch in 2.00 GiB")
     assert f"Largest batch {fit['batch']:,} " in " ".join(table["footer"])
     shown = {int(row[0]): row[2] for row in table["rows"][1:]}
-    assert shown == {batch: "yes" if peak <= fit["memory_bytes"] else "no" for batch, peak in fit["probes"]}
+    assert shown == {batch: "yes" if peak <= fit["usable_bytes"] else "no" for batch, peak in fit["probes"]}
     assert shown[fit["batch"]] == "yes" and shown[fit["batch"] + 1] == "no"
 
 

@@ -238,8 +238,10 @@ def test_fit_agrees_with_a_direct_probe():
     a = netstat.analyze("lenet5")
     budget = training_profile(a.source, 100, "adam").peak_bytes + 1
     result = netstat.training.fit.fit(a, budget, train=True, optimizer="adam")
-    assert result.batch >= 100
-    assert a.training(result.batch, "adam").peak_bytes <= budget < a.training(result.batch + 1, "adam").peak_bytes
+    usable = int(budget / 1.02)  # 2% kept free: above the largest under-prediction on held-out models (1.86%)
+    assert result.margin == 0.02 and result.usable_bytes == usable and result.batch >= 90
+    assert a.training(result.batch, "adam").peak_bytes <= usable < a.training(result.batch + 1, "adam").peak_bytes
+    assert a.training(result.batch, "adam").peak_bytes * 1.02 <= budget
     assert set(result.to_dict()) >= {"model", "memory_bytes", "train", "optimizer", "batch", "peak_bytes"}
 
 

@@ -105,11 +105,15 @@ def fit_table(result) -> Table:
     if getattr(result, "device", "meta") == "cuda":
         mode += " on CUDA (allocator reserved + context + workspace)"
     t = Table(f"{result.model} — largest batch in {human_bytes(result.memory_bytes)}, {mode}", [Column("Batch"), Column("Predicted peak"), Column("Fits", "left")])
+    usable = result.usable_bytes
     for batch, peak in sorted(result.probes):
-        t.add_row([str(batch), human_bytes(peak), "yes" if peak <= result.memory_bytes else "no"], raw=[batch, peak, peak <= result.memory_bytes])
+        t.add_row([str(batch), human_bytes(peak), "yes" if peak <= usable else "no"], raw=[batch, peak, peak <= usable])
+    margin = f" + {100 * result.margin:g}% margin" if result.margin else ""  # for what the prediction misses (netstat.training.fit)
     if result.batch:
-        t.footer = [f"[bold]Largest batch[/] {result.batch:,} (predicted peak {human_bytes(result.peak_bytes)} of {human_bytes(result.memory_bytes)})"]
+        t.footer = [f"[bold]Largest batch[/] {result.batch:,} (predicted peak {human_bytes(result.peak_bytes)}{margin} within {human_bytes(result.memory_bytes)})"]
     else:
-        t.footer = [f"[bold red]Batch 1 does not fit[/]: its predicted peak is {human_bytes(result.peak_bytes)}."]
+        t.footer = [f"[bold red]Batch 1 does not fit[/]: its predicted peak is {human_bytes(result.peak_bytes)}{margin}."]
+    if result.margin:
+        t.footer.append("Margin: held-out models' real steps were up to 1.9% above the prediction.")
     return t
 
