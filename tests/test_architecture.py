@@ -138,18 +138,7 @@ def test_modules_and_functions_stay_small():
 # --- one trace per model and command ----------------------------------------------------
 
 
-@pytest.fixture
-def traces(monkeypatch):
-    """Counts the traced forwards (netstat.trace.run_trace) during a test."""
-    calls = []
-    real = netstat.trace.run_trace
-
-    def counted(model, inputs, device="meta"):
-        calls.append(type(model).__name__)
-        return real(model, inputs, device)
-
-    monkeypatch.setattr(netstat.trace, "run_trace", counted)
-    return calls
+# The `traces` fixture (tests/conftest.py) counts the traced forwards.
 
 
 @pytest.mark.parametrize(

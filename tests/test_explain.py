@@ -190,15 +190,8 @@ def test_a_batch_is_found_by_tracing_at_that_batch():
     assert top.value == _flop_counter_madds(model, (32, 3, 224, 224))
 
 
-def test_each_build_is_traced_once(monkeypatch):
-    calls = []
-    real = netstat.trace.run_trace
-
-    def counted(model, inputs, device="meta"):
-        calls.append(type(model).__name__)
-        return real(model, inputs, device)
-
-    monkeypatch.setattr(netstat.trace, "run_trace", counted)
+def test_each_build_is_traced_once(traces):
+    calls = traces  # the traced forwards (tests/conftest.py)
     result = netstat.explain("alexnet", "724M", "madds")
     assert len(calls) == len(result.builds) == len(set(result.builds))
     # nothing lands at 224 (as built, two-tower, 1001 classes), so the other inputs are tried:
